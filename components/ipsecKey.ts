@@ -1,0 +1,62 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { buildKeyLine, pskBytes, type IpsecAlgorithm } from "../encryption/keyLine";
+
+export interface IpsecKeyArgs {
+  /** Cilium's release namespace: the agent DaemonSet mounts the Secret from there, nowhere else. */
+  namespace: string;
+  /** Must match the chart's `encryption.ipsec.secretName`. */
+  secretName: string;
+  /** Data key of the Secret; must match the chart's `encryption.ipsec.keyFile`. */
+  keyFile: string;
+  /** 1..15. A new id yields a new PSK; agents require the id to change on every rotation. */
+  keyId: number;
+  algorithm: IpsecAlgorithm;
+  /** Guard the Secret against deletion (agents cannot start without it). */
+  protect: boolean;
+}
+
+/**
+ * The IPsec pre-shared key: random bytes sized for the algorithm, written as Cilium's key line into the
+ * Secret the agents read. The Secret is updated in place on rotation (the provider must have
+ * `enableSecretMutable`): a delete-then-create would leave agents without their key file.
+ */
+export class IpsecKey extends pulumi.ComponentResource {
+  public readonly secretName: pulumi.Output<string>;
+  public readonly namespace: pulumi.Output<string>;
+  public readonly keyId: pulumi.Output<number>;
+
+  constructor(name: string, args: IpsecKeyArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("cilium-encryption:index:IpsecKey", name, {}, opts);
+
+    // Keepers tie the bytes to id and algorithm, so bumping the id is what rotates the key.
+    const psk = new random.RandomBytes(
+      `${name}-psk`,
+      { length: pskBytes(args.algorithm), keepers: { keyId: String(args.keyId), algorithm: args.algorithm } },
+      { parent: this, additionalSecretOutputs: ["hex", "base64"] },
+    );
+    const keyLine = pulumi.secret(psk.hex.apply((hex) => buildKeyLine(args.keyId, args.algorithm, hex)));
+
+    const secret = new k8s.core.v1.Secret(
+      `${name}-secret`,
+      {
+        metadata: {
+          name: args.secretName,
+          namespace: args.namespace,
+          labels: { "app.kubernetes.io/managed-by": "cilium-encryption" },
+          // The id is not secret and lets operators and the drift report see which key is live.
+          annotations: { "cilium-encryption/key-id": String(args.keyId), "cilium-encryption/algorithm": args.algorithm },
+        },
+        type: "Opaque",
+        stringData: { [args.keyFile]: keyLine },
+      },
+      { parent: this, protect: args.protect, additionalSecretOutputs: ["data", "stringData"] },
+    );
+
+    this.secretName = secret.metadata.name;
+    this.namespace = secret.metadata.namespace;
+    this.keyId = pulumi.output(args.keyId);
+    this.registerOutputs({ secretName: this.secretName, namespace: this.namespace, keyId: this.keyId });
+  }
+}

@@ -1,0 +1,199 @@
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import { readStackConfig } from "../../config/stackFile";
+import { parseKeyLine } from "../../encryption/keyLine";
+import { asPulumiConfig, runProgram, type ProgramRun, SECRET_SIG, startProgram, VERIFIER_REPORT } from "./mockProgram";
+
+const PROJECT_DIR = `${__dirname}/../..`;
+const RELEASE = "kubernetes:helm.sh/v3:Release";
+const SECRET = "kubernetes:core/v1:Secret";
+const BYTES = "random:index/randomBytes:RandomBytes";
+const COMMAND = "command:local:Command";
+
+const ipsec = (keyId: number, extra: Record<string, unknown> = {}) =>
+  asPulumiConfig({ encryption: { type: "ipsec", ipsec: { keyId }, ...extra }, cilium: { version: "1.18.6" } });
+
+describe("Pulumi.dev.yaml (ipsec)", () => {
+  let run: ProgramRun;
+  before(async () => {
+    run = await runProgram(readStackConfig(PROJECT_DIR, "dev"), {}, "dev");
+  });
+
+  it("writes kube-system/cilium-ipsec-keys with a valid key line from a random 20-byte PSK", () => {
+    const bytes = run.one(BYTES);
+    assert.equal(bytes.inputs.length, 20);
+    const secret = run.one(SECRET);
+    assert.deepEqual([secret.inputs.metadata.name, secret.inputs.metadata.namespace], ["cilium-ipsec-keys", "kube-system"]);
+    assert.equal(secret.inputs.type, "Opaque");
+    const line = secret.inputs.stringData.keys as string;
+    const parsed = parseKeyLine(line);
+    assert.deepEqual([parsed.keyId, parsed.algorithm, parsed.icvBits], [1, "aes-128-gcm", 128]);
+    assert.match(line, /^1\+ rfc4106\(gcm\(aes\)\) [0-9a-f]{40} 128$/);
+  });
+
+  it("keeps the PSK secret end to end and never puts it into Helm values or outputs", () => {
+    const secret = run.one(SECRET);
+    assert.equal(secret.wire.stringData["4dabf18193072939515e22adb298388d"], SECRET_SIG, "stringData is not marked secret");
+    assert.deepEqual(new Set(secret.additionalSecretOutputs), new Set(["data", "stringData"]));
+    assert.deepEqual(new Set(run.one(BYTES).additionalSecretOutputs), new Set(["base64", "hex"]));
+    const hex = parseKeyLine(secret.inputs.stringData.keys).hex;
+    assert.ok(!JSON.stringify(run.one(RELEASE).inputs).includes(hex), "PSK found in Helm values");
+    assert.ok(!JSON.stringify(run.one(COMMAND).inputs).includes(hex), "PSK found on the verifier command line");
+    assert.ok(!JSON.stringify(run.outputs).includes(hex), "PSK found in stack outputs");
+  });
+
+  it("protects the secret and lets the provider update it in place", () => {
+    assert.equal(run.one(SECRET).protect, true);
+    assert.equal(run.one("pulumi:providers:kubernetes").inputs.enableSecretMutable, "true");
+  });
+
+  it("installs Cilium with IPsec on, naming the secret, after it", () => {
+    const release = run.one(RELEASE);
+    assert.equal(release.inputs.name, "cilium");
+    assert.equal(release.inputs.namespace, "kube-system");
+    assert.equal(release.inputs.version, "1.20.2");
+    assert.deepEqual(release.inputs.values.encryption, {
+      enabled: true,
+      type: "ipsec",
+      ipsec: { secretName: "cilium-ipsec-keys", keyFile: "keys", keyRotationDuration: "5m", keyWatcher: true },
+    });
+    const secretUrn = run.one(SECRET).urn;
+    assert.ok(release.dependencies.some((d) => d.includes("cilium-ipsec-keys") || d.endsWith(secretUrn.split("::")[1]!)), `release deps: ${release.dependencies}`);
+  });
+
+  it("verifies after the release, re-running on revision, mode and key id", () => {
+    const cmd = run.one(COMMAND);
+    assert.match(cmd.inputs.create, /^node --import tsx verifier\/main\.ts --mode ipsec --namespace kube-system --cilium-version 1\.20\.2 /);
+    assert.deepEqual(cmd.inputs.triggers, [1, "ipsec", 1]);
+    assert.ok(cmd.dependencies.some((d) => d.endsWith("::cilium")), `command deps: ${cmd.dependencies}`);
+  });
+
+  it("uses the component type tokens and parents children", () => {
+    const types = run.resources.filter((r) => !r.custom).map((r) => r.type).sort();
+    assert.deepEqual(types, [
+      "cilium-encryption:index:CiliumRelease",
+      "cilium-encryption:index:EncryptionVerification",
+      "cilium-encryption:index:IpsecKey",
+    ]);
+    for (const child of [BYTES, SECRET]) assert.match(run.one(child).name, /^ipsec-key-/);
+  });
+
+  it("exports mode, key id, secret name, release and the report, never the PSK", () => {
+    assert.equal(run.outputs.mode, "ipsec");
+    assert.equal(run.outputs.keyId, 1);
+    assert.equal(run.outputs.secretName, "cilium-ipsec-keys");
+    assert.deepEqual(run.outputs.release, { name: "cilium", namespace: "kube-system", revision: 1, status: "deployed", chartVersion: "1.20.2" });
+    assert.deepEqual(run.outputs.verification, VERIFIER_REPORT);
+  });
+});
+
+describe("Pulumi.prod.yaml (wireguard)", () => {
+  let run: ProgramRun;
+  before(async () => {
+    run = await runProgram(readStackConfig(PROJECT_DIR, "prod"), {}, "prod");
+  });
+
+  it("installs Cilium with WireGuard and creates no IPsec secret", () => {
+    assert.equal(run.all(SECRET).length, 0);
+    assert.equal(run.all(BYTES).length, 0);
+    assert.deepEqual(run.one(RELEASE).inputs.values.encryption, {
+      enabled: true,
+      type: "wireguard",
+      nodeEncryption: true,
+      wireguard: { persistentKeepalive: "0s" },
+    });
+  });
+
+  it("verifies WireGuard with the configured node encryption", () => {
+    assert.match(run.one(COMMAND).inputs.create, /--mode wireguard .*--node-encryption true --strict-mode false$/);
+    assert.equal(run.outputs.keyId, undefined);
+  });
+});
+
+describe("rotation", () => {
+  it("a bumped keyId keeps the bytes by id and algorithm, so it yields a new PSK and line id", async () => {
+    const before = await runProgram(ipsec(3));
+    const after = await runProgram(ipsec(4), { mode: "ipsec", keyId: 3, ipsecAlgorithm: "aes-128-gcm" });
+    assert.deepEqual(before.one(BYTES).inputs.keepers, { keyId: "3", algorithm: "aes-128-gcm" });
+    assert.deepEqual(after.one(BYTES).inputs.keepers, { keyId: "4", algorithm: "aes-128-gcm" });
+    assert.equal(parseKeyLine(after.one(SECRET).inputs.stringData.keys).keyId, 4);
+    assert.equal(after.one(SECRET).name, before.one(SECRET).name, "same Secret resource: updated, not replaced");
+    assert.deepEqual(after.one(COMMAND).inputs.triggers, [1, "ipsec", 4]);
+  });
+
+  it("wraps 15 to 1", async () => {
+    const run = await runProgram(ipsec(1), { mode: "ipsec", keyId: 15, ipsecAlgorithm: "aes-128-gcm" });
+    assert.equal(parseKeyLine(run.one(SECRET).inputs.stringData.keys).keyId, 1);
+  });
+
+  it("AES-256-GCM gets 36 random bytes", async () => {
+    const run = await runProgram(asPulumiConfig({ encryption: { type: "ipsec", ipsec: { keyId: 2, algorithm: "aes-256-gcm" } } }));
+    assert.equal(run.one(BYTES).inputs.length, 36);
+    assert.match(run.one(SECRET).inputs.stringData.keys, /^2\+ rfc4106\(gcm\(aes\)\) [0-9a-f]{72} 128$/);
+  });
+});
+
+async function refused(config: Record<string, string>, message: RegExp, deployed: Record<string, unknown> = {}) {
+  const run = startProgram(config, deployed);
+  await assert.rejects(run.done, message);
+  const types = run.resources.map((r) => r.type);
+  assert.ok(!types.includes(RELEASE), `a release was registered: ${types}`);
+  assert.ok(!types.includes(SECRET), `a secret was registered: ${types}`);
+}
+
+describe("bad input fails before any resource is registered", () => {
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ["unknown type", { encryption: { type: "gre" } }, /cilium-encryption:encryption\.type: must be one of ipsec, wireguard, got "gre"/],
+    ["keyId 0", { encryption: { type: "ipsec", ipsec: { keyId: 0 } } }, /encryption\.ipsec\.keyId: must be an integer from 1 to 15.*got 0/],
+    ["keyId 16", { encryption: { type: "ipsec", ipsec: { keyId: 16 } } }, /encryption\.ipsec\.keyId: must be an integer from 1 to 15.*got 16/],
+    ["keyId not a number", { encryption: { type: "ipsec", ipsec: { keyId: "three" } } }, /encryption\.ipsec\.keyId: .*got "three"/],
+    ["keyId missing", { encryption: { type: "ipsec" } }, /encryption\.ipsec\.keyId: is required when encryption\.type is ipsec/],
+    ["unknown algorithm", { encryption: { type: "ipsec", ipsec: { keyId: 1, algorithm: "aes-128-cbc" } } }, /encryption\.ipsec\.algorithm: must be one of aes-128-gcm, aes-192-gcm, aes-256-gcm/],
+    ["a WireGuard option on ipsec", { encryption: { type: "ipsec", ipsec: { keyId: 1 }, wireguard: { nodeEncryption: true } } }, /encryption\.wireguard: is a WireGuard option, but encryption\.type is ipsec/],
+    ["an IPsec option on wireguard", { encryption: { type: "wireguard", ipsec: { keyId: 1 } } }, /encryption\.ipsec: is an IPsec option, but encryption\.type is wireguard/],
+    ["chart older than 1.16", { encryption: { type: "wireguard" }, cilium: { version: "1.15.7" } }, /cilium\.version: Cilium 1\.15\.7 is not supported; supported: 1\.16\.x to 1\.20\.x/],
+    ["chart version range", { encryption: { type: "wireguard" }, cilium: { version: "^1.18" } }, /cilium\.version: must be an exact chart version/],
+    ["contradicting Helm value", { encryption: { type: "wireguard" }, cilium: { values: { encryption: { enabled: false } } } }, /cilium\.values\.encryption\.enabled: set to false, but the encryption settings require encryption\.enabled = true/],
+    ["unknown encryption Helm value", { encryption: { type: "ipsec", ipsec: { keyId: 1 } }, cilium: { values: { encryption: { ipsec: { secretname: "x" } } } } }, /cilium\.values\.encryption\.ipsec\.secretname: not a value of the Cilium 1\.20 chart/],
+    ["unknown key", { encryption: { type: "wireguard", wireguard: { strict: true } } }, /encryption\.wireguard\.strict: is not a known key; allowed here: nodeEncryption, persistentKeepalive, strictMode/],
+    ["bad duration", { encryption: { type: "ipsec", ipsec: { keyId: 1, keyRotationDuration: "5 minutes" } } }, /keyRotationDuration: must be a Go duration string/],
+  ];
+  for (const [name, config, message] of cases) {
+    it(name, () => refused(asPulumiConfig(config), message));
+  }
+});
+
+describe("changes to a deployed stack", () => {
+  it("switching ipsec → wireguard is refused without the opt-in, with an explanation", () =>
+    refused(asPulumiConfig({ encryption: { type: "wireguard" } }), /this stack runs ipsec; switching to wireguard in place has broken clusters \(cilium\/cilium#44691/, {
+      mode: "ipsec",
+      keyId: 1,
+      ipsecSecretProtected: true,
+    }));
+
+  it("the opt-in first lifts the secret's protection, then allows the switch", async () => {
+    const arm = await runProgram(ipsec(1, { allowModeSwitch: true }), { mode: "ipsec", keyId: 1, ipsecSecretProtected: true });
+    assert.equal(arm.one(SECRET).protect, false);
+    assert.equal(arm.outputs.ipsecSecretProtected, false);
+    await refused(asPulumiConfig({ encryption: { type: "wireguard", allowModeSwitch: true } }), /still protected from deletion/, {
+      mode: "ipsec",
+      ipsecSecretProtected: true,
+    });
+    const switched = await runProgram(asPulumiConfig({ encryption: { type: "wireguard", allowModeSwitch: true } }), {
+      mode: "ipsec",
+      ipsecSecretProtected: false,
+    });
+    assert.equal(switched.all(SECRET).length, 0);
+    assert.equal(switched.one(RELEASE).inputs.values.encryption.type, "wireguard");
+  });
+
+  it("a key id that skips ahead or goes back is refused", () =>
+    refused(ipsec(5), /encryption\.ipsec\.keyId: the deployed key id is 3; allowed: 3 \(keep the key\) or 4 \(rotate/, { mode: "ipsec", keyId: 3 }));
+
+  it("changing the algorithm of a live key is refused", () =>
+    refused(asPulumiConfig({ encryption: { type: "ipsec", ipsec: { keyId: 4, algorithm: "aes-256-gcm" } } }), /encryption\.ipsec\.algorithm: the deployed algorithm is aes-128-gcm/, {
+      mode: "ipsec",
+      keyId: 3,
+      ipsecAlgorithm: "aes-128-gcm",
+    }));
+});
