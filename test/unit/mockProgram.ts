@@ -123,8 +123,8 @@ async function run(
   };
   pulumi.runtime.setAllConfig(config);
 
-  const mod = (await import("../../index")) as unknown as { default?: Program } & Program;
-  const program: Program = mod.default ?? mod;
+  // Node caches the module; the program is its exported function, so each call is a fresh run.
+  const program = require("../../index") as Program;
   const returned = await program();
   const outputs = await new Promise<Record<string, any>>((resolve) => pulumi.output(returned).apply((v) => resolve(v as Record<string, any>)));
   const all = (type: string) => resources.filter((r) => r.type === type);
