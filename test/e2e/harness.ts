@@ -1,0 +1,132 @@
+/**
+ * End-to-end harness: the real Pulumi engine and providers, driven by the Automation API, against the
+ * local control plane that scripts/test.sh starts (its kubeconfig, the stand-in agents' state dir and
+ * the Pulumi environment arrive in the environment). Never skips: a missing piece is an error.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
+import { parse, stringify } from "yaml";
+import { PROJECT } from "../../config/settings";
+
+export const PROJECT_DIR = resolve(__dirname, "../..");
+export const FIXTURE_CHART = "test/chart/cilium";
+export const CHART_VERSION = "1.20.2";
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === "") {
+    throw new Error(`${name} is not set: run the end-to-end tests through scripts/test.sh, which builds the toolchain and starts the cluster`);
+  }
+  return value;
+}
+
+export const kubeconfig = () => required("E2E_KUBECONFIG");
+const standinDir = () => required("CILIUM_STANDIN_DIR");
+
+export function kubectl(...args: string[]): string {
+  return execFileSync("kubectl", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+export function kubectlJson<T = any>(...args: string[]): T {
+  return JSON.parse(kubectl(...args, "-o", "json")) as T;
+}
+
+/** Whether an object exists, without failing on NotFound. */
+export function exists(kind: string, name: string, namespace: string): boolean {
+  const out = kubectl("get", kind, name, "-n", namespace, "--ignore-not-found", "-o", "name");
+  return out.trim() !== "";
+}
+
+/** Selects the recorded agent outputs the stand-in `cilium-dbg` serves, and restarts its call count. */
+export function agentScenario(name: string): void {
+  const dir = standinDir();
+  for (const f of ["scenario", "calls"]) rmSync(join(dir, f), { force: true });
+  writeFileSync(join(dir, "scenario"), `${name}\n`);
+}
+
+export function standinCalls(): number {
+  try {
+    return Number(readFileSync(join(standinDir(), "calls"), "utf8").trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The base stack config for a test: fixture chart, the test cluster, a fresh namespace. */
+export function stackConfig(namespace: string, encryption: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return {
+    encryption,
+    cilium: { namespace, version: CHART_VERSION, chart: { path: FIXTURE_CHART } },
+    cluster: { kubeconfig: kubeconfig() },
+    verification: { timeout: "60s", wireCheck: false },
+    ...extra,
+  };
+}
+
+export interface TestStack {
+  stack: Stack;
+  name: string;
+  namespace: string;
+  events: EngineEvent[];
+  /** Everything the engine printed, for leak checks. */
+  output: string[];
+  setConfig(config: Record<string, unknown>): void;
+  up(): ReturnType<Stack["up"]>;
+  preview(opts?: { expectNoChanges?: boolean }): ReturnType<Stack["preview"]>;
+  remove(): Promise<void>;
+}
+
+let counter = 0;
+
+/** A stack of this project in the shared test backend, with config written as a user would write it. */
+export async function newStack(label: string, config: Record<string, unknown>): Promise<TestStack> {
+  const name = `e2e-${label}-${process.pid}-${counter++}`;
+  const namespace = `ns-${label}`.slice(0, 50);
+  if (!exists("namespace", namespace, "default")) kubectl("create", "namespace", namespace);
+  const stack = await LocalWorkspace.createOrSelectStack({ stackName: name, workDir: PROJECT_DIR });
+  const events: EngineEvent[] = [];
+  const output: string[] = [];
+  const file = join(PROJECT_DIR, `Pulumi.${name}.yaml`);
+  const t: TestStack = {
+    stack,
+    name,
+    namespace,
+    events,
+    output,
+    setConfig(c) {
+      // Keep what `stack init` wrote (the passphrase salt); replace only the project's config.
+      const doc = (parse(readFileSync(file, "utf8")) ?? {}) as Record<string, unknown>;
+      doc.config = Object.fromEntries(Object.entries(c).map(([k, v]) => [`${PROJECT}:${k}`, v]));
+      writeFileSync(file, stringify(doc));
+    },
+    up: () => stack.up({ onEvent: (e) => events.push(e), onOutput: (o) => output.push(o), color: "never" }),
+    preview: (opts = {}) => stack.preview({ onEvent: (e) => events.push(e), onOutput: (o) => output.push(o), color: "never", ...opts }),
+    async remove() {
+      await stack.workspace.removeStack(name, { force: true }).catch(() => undefined);
+      rmSync(file, { force: true });
+      kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false");
+    },
+  };
+  t.setConfig(config);
+  return t;
+}
+
+/** The PSK as the cluster holds it (the test's own copy, for leak checks; never printed). */
+export function livePsk(namespace: string): { line: string; uid: string } {
+  const secret = kubectlJson("get", "secret", "cilium-ipsec-keys", "-n", namespace);
+  return { line: Buffer.from(secret.data.keys, "base64").toString("utf8"), uid: secret.metadata.uid };
+}
+
+/** Values Helm stored for the release (Helm keeps them gzip+base64 in its release Secret). */
+export function helmReleaseValues(namespace: string): { revision: number; values: any; raw: string } {
+  const list = kubectlJson("get", "secret", "-n", namespace, "-l", "owner=helm,name=cilium");
+  const latest = list.items.sort((a: any, b: any) => Number(b.metadata.labels.version) - Number(a.metadata.labels.version))[0];
+  if (latest === undefined) throw new Error(`no Helm release record for cilium in ${namespace}`);
+  const gz = Buffer.from(Buffer.from(latest.data.release, "base64").toString("utf8"), "base64");
+  const raw = gunzipSync(gz).toString("utf8");
+  const release = JSON.parse(raw);
+  return { revision: release.version, values: release.config, raw };
+}
