@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { ArgsError, DEFAULT_CAPTURE_IMAGE, DEFAULT_WORKLOAD_IMAGE, parseVerifierArgs } from '../../../verifier/args';
+
+const base = ['--mode', 'ipsec', '--namespace', 'kube-system', '--cilium-version', '1.18.4'];
+
+describe('parseVerifierArgs', () => {
+  it('applies the documented defaults', () => {
+    const a = parseVerifierArgs(base);
+    assert.equal(a.mode, 'ipsec');
+    assert.equal(a.namespace, 'kube-system');
+    assert.deepEqual(a.ciliumVersion, { major: 1, minor: 18, patch: 4, text: '1.18.4' });
+    assert.equal(a.timeoutSeconds, 600);
+    assert.equal(a.wireCheck, true);
+    assert.equal(a.nodeEncryption, null);
+    assert.equal(a.strictMode, null);
+    assert.equal(a.kubeconfig, null);
+    assert.equal(a.context, null);
+    assert.equal(a.workloadImage, DEFAULT_WORKLOAD_IMAGE);
+    assert.equal(a.captureImage, DEFAULT_CAPTURE_IMAGE);
+  });
+
+  it('reads every flag, in "--flag value" and "--flag=value" forms', () => {
+    const a = parseVerifierArgs([
+      '--mode=wireguard', '--namespace', 'cilium', '--cilium-version', 'v1.20.2', '--kubeconfig', '/tmp/kc', '--context=kind-e2e',
+      '--timeout', '90', '--wire-check', 'off', '--node-encryption', 'true', '--strict-mode=false', '--poll-interval', '0.5',
+      '--workload-image', 'mirror/busybox:1', '--capture-image=mirror/netshoot:1',
+    ]);
+    assert.equal(a.mode, 'wireguard');
+    assert.equal(a.ciliumVersion.text, '1.20.2');
+    assert.equal(a.kubeconfig, '/tmp/kc');
+    assert.equal(a.context, 'kind-e2e');
+    assert.equal(a.timeoutSeconds, 90);
+    assert.equal(a.wireCheck, false);
+    assert.equal(a.nodeEncryption, true);
+    assert.equal(a.strictMode, false);
+    assert.equal(a.pollIntervalSeconds, 0.5);
+    assert.equal(a.workloadImage, 'mirror/busybox:1');
+    assert.equal(a.captureImage, 'mirror/netshoot:1');
+  });
+
+  it('names the flag and the allowed values in every error', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--namespace', 'x', '--cilium-version', '1.18.0'], /--mode is required/],
+      [[...base.slice(2), '--mode', 'ipsec-gcm'], /--mode must be one of ipsec, wireguard; got "ipsec-gcm"/],
+      [[...base, '--wire-check', 'yes'], /--wire-check must be one of on, off; got "yes"/],
+      [[...base, '--node-encryption', '1'], /--node-encryption must be one of true, false/],
+      [[...base, '--strict-mode', 'TRUE'], /--strict-mode must be one of true, false/],
+      [[...base, '--timeout', '0'], /--timeout must be a number of seconds from 1 to 86400/],
+      [[...base, '--timeout', '10m'], /--timeout must be a number of seconds/],
+      [['--mode', 'ipsec', '--namespace', 'kube-system', '--cilium-version', '1.15.3'], /--cilium-version: Cilium 1\.15\.3 is not supported: supported are 1\.16 to 1\.20/],
+      [['--mode', 'ipsec', '--namespace', 'kube-system', '--cilium-version', 'latest'], /--cilium-version: not a Cilium version/],
+      [['--mode', 'ipsec', '--namespace', 'Kube_System', '--cilium-version', '1.18.0'], /--namespace must be a Kubernetes namespace name/],
+      [[...base, '--stack', 'dev'], /unknown flag --stack/],
+      [[...base, 'extra'], /unexpected argument "extra"/],
+      [[...base, '--mode', 'ipsec'], /--mode given more than once/],
+      [[...base, '--kubeconfig'], /--kubeconfig needs a value/],
+      [[...base, '--context', '--timeout', '3'], /--context needs a value/],
+    ];
+    for (const [argv, re] of cases) {
+      assert.throws(() => parseVerifierArgs(argv), (e: unknown) => e instanceof ArgsError && re.test(e.message), argv.join(' '));
+    }
+  });
+
+  it('property: any other --mode value is refused naming the allowed ones', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1 }).filter((s) => s !== 'ipsec' && s !== 'wireguard' && !s.startsWith('--')), (mode) => {
+        assert.throws(() => parseVerifierArgs(['--mode', mode, '--namespace', 'kube-system', '--cilium-version', '1.18.0']), /--mode must be one of ipsec, wireguard/);
+      }),
+    );
+  });
+});
