@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ciliumValues, type CiliumVersion, type EncryptionValuesInput, type Values } from "../encryption/helmValues";
+import type { CiliumVersion } from "../encryption/ciliumVersion";
+import { ciliumValues, type EncryptionValuesInput, type Values } from "../encryption/helmValues";
 import type { ChartSource } from "../config/settings";
 
 export interface CiliumReleaseArgs {

@@ -5,14 +5,8 @@
  */
 import { z } from "zod";
 import { IPSEC_ALGORITHM_NAMES, isKeyId, type IpsecAlgorithm } from "../encryption/keyLine";
-import {
-  encryptionValues,
-  parseCiliumVersion,
-  userValueProblems,
-  type CiliumVersion,
-  type EncryptionValuesInput,
-  type Values,
-} from "../encryption/helmValues";
+import { parseCiliumVersion, type CiliumVersion } from "../encryption/ciliumVersion";
+import { encryptionValues, userValueProblems, type EncryptionValuesInput, type Values } from "../encryption/helmValues";
 
 export const PROJECT = "cilium-encryption";
 export const IPSEC_SECRET_NAME = "cilium-ipsec-keys";

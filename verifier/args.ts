@@ -1,4 +1,4 @@
-import { parseCiliumVersion, type CiliumVersion } from './version';
+import { requireCiliumVersion, type CiliumVersion } from '../encryption/ciliumVersion';
 
 export type EncryptionMode = 'ipsec' | 'wireguard';
 
@@ -95,7 +95,7 @@ export function parseVerifierArgs(argv: readonly string[]): VerifierArgs {
   }
   let ciliumVersion: CiliumVersion;
   try {
-    ciliumVersion = parseCiliumVersion(required('cilium-version'));
+    ciliumVersion = requireCiliumVersion(required('cilium-version'));
   } catch (e) {
     if (e instanceof ArgsError) throw e;
     throw new ArgsError(`--cilium-version: ${(e as Error).message}`);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { atLeast, type CiliumVersion } from './version';
+import { atLeast, type CiliumVersion } from '../encryption/ciliumVersion';
 
 // Pure readers of the Kubernetes objects the verifier looks at (all fetched as `-o json`):
 // nodes, the agent DaemonSet, the agent pods and the `cilium-config` ConfigMap. Never Secrets.

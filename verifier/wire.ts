@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { VerifierArgs } from './args';
 import { judgeCapture, summarizeCapture, type ClassifyOptions, type WireVerdict } from './classify';
-import { atLeast } from './version';
+import { atLeast } from '../encryption/ciliumVersion';
 import { ClusterDataError, parsePod, type CiliumConfig, type NodeInfo, type PodInfo } from './cluster';
 import { parseIp } from './ip';
 import { describeFailure, type Kubectl } from './kubectl';

@@ -1,16 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import {
-  ciliumValues,
-  encryptionValues,
-  leafPaths,
-  parseCiliumVersion,
-  userValueProblems,
-  type CiliumVersion,
-  type EncryptionValuesInput,
-  type Values,
-} from "../../encryption/helmValues";
+import { parseCiliumVersion, type CiliumVersion } from "../../encryption/ciliumVersion";
+import { ciliumValues, encryptionValues, leafPaths, userValueProblems, type EncryptionValuesInput, type Values } from "../../encryption/helmValues";
 
 const v = (text: string) => parseCiliumVersion(text) as CiliumVersion;
 const ipsec: EncryptionValuesInput = { type: "ipsec", secretName: "cilium-ipsec-keys", keyFile: "keys", keyRotationDuration: "5m" };

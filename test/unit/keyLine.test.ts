@@ -37,7 +37,8 @@ describe("key line", () => {
   });
 
   it("rejects key material of any other length, and never echoes it (property)", () => {
-    const badLength = fc.integer({ min: 1, max: 64 }).filter((n) => ![20, 28, 36].includes(n));
+    // From 4 bytes on, the hex cannot coincide with digits the message itself contains.
+    const badLength = fc.integer({ min: 4, max: 64 }).filter((n) => ![20, 28, 36].includes(n));
     fc.assert(
       fc.property(keyId, algorithm, badLength.chain(hexOf), (id, alg, hex) => {
         assert.throws(

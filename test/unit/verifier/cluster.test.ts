@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import {
   ClusterDataError, daemonSetRollout, expectedIpsecKeys, parseAgentPods, parseCiliumConfig, parseNodes, parsePod, strictModeKeys,
 } from '../../../verifier/cluster';
-import { parseCiliumVersion } from '../../../verifier/version';
+import { requireCiliumVersion as parseCiliumVersion } from '../../../encryption/ciliumVersion';
 
 const v = (s: string) => parseCiliumVersion(s);
 const cm = (data: Record<string, string>) => JSON.stringify({ data });

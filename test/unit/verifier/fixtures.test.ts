@@ -6,7 +6,7 @@ import { parseAgentStatus, parseEncryptStatus } from '../../../verifier/agentSta
 import { expectedIpsecKeys, parseCiliumConfig } from '../../../verifier/cluster';
 import { evaluateConfig, evaluateNode, type NodeObservation, type Outcome } from '../../../verifier/evaluate';
 import { buildReport } from '../../../verifier/report';
-import { parseCiliumVersion } from '../../../verifier/version';
+import { requireCiliumVersion as parseCiliumVersion } from '../../../encryption/ciliumVersion';
 import { renderAll } from '../../fixtures/agents/generate';
 import { FIXTURES, fixtureFile, loadManifest, scenarioNames, type Manifest } from './scenarios';
 
