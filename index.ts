@@ -4,6 +4,7 @@ import { EncryptionVerification } from "./components/encryptionVerification";
 import { IpsecKey } from "./components/ipsecKey";
 import { encryptionValuesInput, IPSEC_KEY_FILE, IPSEC_SECRET_NAME } from "./config/settings";
 import { checkTransitions, loadSettings } from "./config/stack";
+import { invocationFromSettings } from "./verifier/invocation";
 
 export = async () => {
   const settings = loadSettings();
@@ -46,15 +47,7 @@ export = async () => {
     ? new EncryptionVerification(
         "verification",
         {
-          mode: encryption.type,
-          namespace: cilium.namespace,
-          ciliumVersion: cilium.version.text,
-          ...cluster,
-          timeoutSeconds: verification.timeoutSeconds,
-          wireCheck: verification.wireCheck,
-          ...(encryption.type === "wireguard"
-            ? { nodeEncryption: encryption.nodeEncryption, strictMode: encryption.strictMode !== undefined }
-            : {}),
+          verifier: invocationFromSettings(settings),
           triggers: [release.revision, encryption.type, encryption.type === "ipsec" ? encryption.keyId : 0],
         },
         { dependsOn: ipsec === undefined ? [release] : [release, ipsec] },

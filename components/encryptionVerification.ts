@@ -1,30 +1,12 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { verifierFlags, type VerifierInvocation } from "../verifier/invocation";
 
 export interface EncryptionVerificationArgs {
-  mode: "ipsec" | "wireguard";
-  namespace: string;
-  ciliumVersion: string;
-  kubeconfig?: string;
-  context?: string;
-  timeoutSeconds: number;
-  wireCheck: boolean;
-  /** WireGuard only: what the agents must report. */
-  nodeEncryption?: boolean;
-  strictMode?: boolean;
+  /** What to verify and where; the verifier's own flags. */
+  verifier: VerifierInvocation;
   /** Re-run the verification when any of these change (release revision, key id, mode). */
   triggers: pulumi.Input<unknown>[];
-}
-
-/** The verifier's command line. Holds no secret: the verifier reads agents, never the key Secret. */
-export function verifierArgv(args: Omit<EncryptionVerificationArgs, "triggers">): string[] {
-  const argv = ["node", "--import", "tsx", "verifier/main.ts", "--mode", args.mode, "--namespace", args.namespace];
-  argv.push("--cilium-version", args.ciliumVersion, "--timeout", String(args.timeoutSeconds), "--wire-check", args.wireCheck ? "on" : "off");
-  if (args.kubeconfig !== undefined) argv.push("--kubeconfig", args.kubeconfig);
-  if (args.context !== undefined) argv.push("--context", args.context);
-  if (args.nodeEncryption !== undefined) argv.push("--node-encryption", String(args.nodeEncryption));
-  if (args.strictMode !== undefined) argv.push("--strict-mode", String(args.strictMode));
-  return argv;
 }
 
 /** POSIX single-quoting, so config values can never be interpreted by the shell. */
@@ -45,9 +27,9 @@ export class EncryptionVerification extends pulumi.ComponentResource {
     const run = new command.local.Command(
       `${name}-run`,
       {
-        create: shellJoin(verifierArgv(args)),
+        create: shellJoin(["node", "--import", "tsx", "verifier/main.ts", ...verifierFlags(args.verifier)]),
         triggers: args.triggers,
-        // Progress goes to stderr; stdout is the report and is kept out of the logs only to avoid noise.
+        // stdout is the report (kept as an output); progress and the summary on stderr go to the log.
         logging: "stderr",
         addPreviousOutputInEnv: false,
       },

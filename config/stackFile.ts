@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { parse } from "yaml";
 
 export function stackFilePath(projectDir: string, stack: string): string {
-  if (!/^[\w.-]+$/.test(stack)) throw new Error(`--stack: ${JSON.stringify(stack)} is not a stack name (letters, digits, _ . -)`);
+  if (!/^[\w.-]+$/.test(stack)) throw new Error(`${JSON.stringify(stack)} is not a stack name (letters, digits, _ . -)`);
   return join(projectDir, `Pulumi.${stack}.yaml`);
 }
 
@@ -18,7 +18,7 @@ export function readStackConfig(projectDir: string, stack: string): Record<strin
   try {
     text = readFileSync(path, "utf8");
   } catch {
-    throw new Error(`--stack: no stack file ${path}`);
+    throw new Error(`no stack file ${path}`);
   }
   const doc = (parse(text) ?? {}) as { config?: Record<string, unknown> };
   const out: Record<string, string> = {};

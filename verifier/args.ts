@@ -26,7 +26,8 @@ export class ArgsError extends Error {
   override name = 'ArgsError';
 }
 
-export const USAGE = `usage: node --import tsx verifier/main.ts --mode <ipsec|wireguard> --namespace <ns> --cilium-version <x.y.z>
+export const USAGE = `usage: npm run verify -- --stack <name> [flags to override]
+       node --import tsx verifier/main.ts --mode <ipsec|wireguard> --namespace <ns> --cilium-version <x.y.z>
        [--kubeconfig <path>] [--context <name>] [--timeout <seconds>] [--wire-check <on|off>]
        [--node-encryption <true|false>] [--strict-mode <true|false>] [--poll-interval <seconds>]
        [--workload-image <ref>] [--capture-image <ref>]`;

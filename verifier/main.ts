@@ -2,13 +2,14 @@ import { ArgsError, USAGE, parseVerifierArgs } from './args';
 import { createKubectl } from './kubectl';
 import { buildReport, summarize, type Report } from './report';
 import { verify } from './run';
+import { expandStackFlag } from './invocation';
 
 // Thin entry point: stdout carries exactly one JSON document (the report), everything for
 // humans goes to stderr.
 async function main(argv: readonly string[]): Promise<number> {
   let report: Report;
   try {
-    const args = parseVerifierArgs(argv);
+    const args = parseVerifierArgs(expandStackFlag(argv, process.cwd()));
     report = await verify(args, {
       kubectl: createKubectl({ kubeconfig: args.kubeconfig, context: args.context }),
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),

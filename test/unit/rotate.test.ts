@@ -47,6 +47,6 @@ describe("rotate command", () => {
   });
 
   it("names an unknown stack", () => {
-    assert.throws(() => rotate(PROJECT_DIR, "nope"), /--stack: no stack file .*Pulumi\.nope\.yaml/);
+    assert.throws(() => rotate(PROJECT_DIR, "nope"), /no stack file .*Pulumi\.nope\.yaml/);
   });
 });

@@ -1,0 +1,66 @@
+/**
+ * How a stack's settings become the verifier's flags. One function serves the verification Command
+ * of `pulumi up` and `npm run verify -- --stack`, so both check exactly the same things.
+ */
+import { parseSettings, type Settings } from "../config/settings";
+import { readStackConfig } from "../config/stackFile";
+import { ArgsError } from "./args";
+
+export interface VerifierInvocation {
+  mode: "ipsec" | "wireguard";
+  namespace: string;
+  ciliumVersion: string;
+  kubeconfig?: string;
+  context?: string;
+  timeoutSeconds: number;
+  wireCheck: boolean;
+  /** WireGuard only: what the agents must report. */
+  nodeEncryption?: boolean;
+  strictMode?: boolean;
+}
+
+export function invocationFromSettings(settings: Settings): VerifierInvocation {
+  const { encryption, cilium, cluster, verification } = settings;
+  return {
+    mode: encryption.type,
+    namespace: cilium.namespace,
+    ciliumVersion: cilium.version.text,
+    ...cluster,
+    timeoutSeconds: verification.timeoutSeconds,
+    wireCheck: verification.wireCheck,
+    ...(encryption.type === "wireguard" ? { nodeEncryption: encryption.nodeEncryption, strictMode: encryption.strictMode !== undefined } : {}),
+  };
+}
+
+/** The flags; they hold no secret: the verifier reads agents, never the key Secret. */
+export function verifierFlags(inv: VerifierInvocation): string[] {
+  const argv = ["--mode", inv.mode, "--namespace", inv.namespace, "--cilium-version", inv.ciliumVersion];
+  argv.push("--timeout", String(inv.timeoutSeconds), "--wire-check", inv.wireCheck ? "on" : "off");
+  if (inv.kubeconfig !== undefined) argv.push("--kubeconfig", inv.kubeconfig);
+  if (inv.context !== undefined) argv.push("--context", inv.context);
+  if (inv.nodeEncryption !== undefined) argv.push("--node-encryption", String(inv.nodeEncryption));
+  if (inv.strictMode !== undefined) argv.push("--strict-mode", String(inv.strictMode));
+  return argv;
+}
+
+/**
+ * `--stack <name>` stands for the flags the stack's config implies; flags given next to it override
+ * those (e.g. `--stack prod --wire-check off`). Without `--stack` the argv is returned as is.
+ */
+export function expandStackFlag(argv: readonly string[], projectDir: string): string[] {
+  const i = argv.indexOf("--stack");
+  if (i < 0) return [...argv];
+  const stack = argv[i + 1];
+  if (stack === undefined || stack.startsWith("--")) throw new ArgsError("--stack needs a stack name");
+  const rest = [...argv.slice(0, i), ...argv.slice(i + 2)];
+  let fromStack: string[];
+  try {
+    fromStack = verifierFlags(invocationFromSettings(parseSettings(readStackConfig(projectDir, stack))));
+  } catch (e) {
+    throw new ArgsError(`--stack ${stack}: ${(e as Error).message}`);
+  }
+  const given = new Set(rest.filter((a) => a.startsWith("--")).map((a) => a.split("=")[0]));
+  const kept: string[] = [];
+  for (let j = 0; j < fromStack.length; j += 2) if (!given.has(fromStack[j]!)) kept.push(fromStack[j]!, fromStack[j + 1]!);
+  return [...kept, ...rest];
+}
