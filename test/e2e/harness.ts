@@ -4,7 +4,7 @@
  * the Pulumi environment arrive in the environment). Never skips: a missing piece is an error.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
@@ -40,19 +40,18 @@ export function exists(kind: string, name: string, namespace: string): boolean {
   return out.trim() !== "";
 }
 
-/** Selects the recorded agent outputs the stand-in `cilium-dbg` serves, and restarts its call count. */
+const callCounters = () => readdirSync(standinDir()).filter((f) => f.startsWith("calls."));
+
+/** Selects the agent outputs the stand-in `cilium-dbg` serves (test/fixtures/agents/<name>), and restarts its call counts. */
 export function agentScenario(name: string): void {
   const dir = standinDir();
-  for (const f of ["scenario", "calls"]) rmSync(join(dir, f), { force: true });
+  for (const f of ["scenario", "wire-leak", ...callCounters()]) rmSync(join(dir, f), { force: true });
   writeFileSync(join(dir, "scenario"), `${name}\n`);
 }
 
+/** How often agents were asked since the scenario was chosen. */
 export function standinCalls(): number {
-  try {
-    return Number(readFileSync(join(standinDir(), "calls"), "utf8").trim()) || 0;
-  } catch {
-    return 0;
-  }
+  return callCounters().reduce((n, f) => n + (Number(readFileSync(join(standinDir(), f), "utf8").trim()) || 0), 0);
 }
 
 /** The base stack config for a test: fixture chart, the test cluster, a fresh namespace. */

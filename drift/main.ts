@@ -1,0 +1,89 @@
+/**
+ * `npm run drift -- --stack <name> [--json] [--verify]`: what changed out of band, per stack.
+ * A refresh preview (recorded state vs the live cluster) and a preview with refresh (the program vs
+ * the live cluster), neither of which writes state. Exit codes as `terraform plan -detailed-exitcode`:
+ * 0 no drift, 2 drift, 1 error.
+ */
+import { spawnSync } from "node:child_process";
+import { CommandError, LocalWorkspace, StackNotFoundError, type EngineEvent } from "@pulumi/pulumi/automation";
+import { driftFromEvents, formatReport, hasDrift, mergeDrift, type DriftReport } from "./report";
+
+export const EXIT = { clean: 0, error: 1, drift: 2 } as const;
+
+export interface DriftOptions {
+  stack: string;
+  json: boolean;
+  verify: boolean;
+  projectDir: string;
+}
+
+export function parseDriftArgs(argv: readonly string[]): Omit<DriftOptions, "projectDir"> {
+  const opts = { stack: "", json: false, verify: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--json") opts.json = true;
+    else if (a === "--verify") opts.verify = true;
+    else if (a === "--stack" && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith("--")) opts.stack = argv[++i]!;
+    else throw new Error(`unexpected argument ${JSON.stringify(a)}; usage: npm run drift -- --stack <name> [--json] [--verify]`);
+  }
+  if (opts.stack === "") throw new Error("--stack <name> is required; usage: npm run drift -- --stack <name> [--json] [--verify]");
+  return opts;
+}
+
+/** The engine's own error lines, without the CLI's usage noise. */
+function engineError(e: unknown): string {
+  if (e instanceof StackNotFoundError) return "no such stack in the selected backend (check the stack name and `pulumi login`)";
+  if (e instanceof CommandError) {
+    const lines = e.message.split("\n").map((l) => l.trim());
+    const errors = lines.filter((l) => /^error:|error: /i.test(l));
+    return (errors.length > 0 ? errors : lines.filter((l) => l !== "").slice(-3)).join("; ");
+  }
+  return (e as Error).message;
+}
+
+async function encryptionVerdict(opts: DriftOptions): Promise<DriftReport["encryption"]> {
+  const run = spawnSync(process.execPath, ["--import", "tsx", "verifier/main.ts", "--stack", opts.stack], {
+    cwd: opts.projectDir,
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const report = JSON.parse(run.stdout) as { verdict: string; problems?: Array<{ node?: string; reason: string }>; error?: string | null };
+  if (run.status === 2) throw new Error(`the verifier could not verify encryption: ${report.error ?? report.problems?.map((p) => p.reason).join("; ")}`);
+  const problems = (report.problems ?? []).map((p) => (p.node ? `${p.node}: ${p.reason}` : p.reason));
+  return { verdict: report.verdict, summary: problems.length === 0 ? "all agents and the wire check agree" : problems.join("; ") };
+}
+
+export async function drift(opts: DriftOptions): Promise<{ report: DriftReport; exitCode: number }> {
+  const stack = await LocalWorkspace.selectStack({ stackName: opts.stack, workDir: opts.projectDir });
+  const refreshEvents: EngineEvent[] = [];
+  await stack.previewRefresh({ onEvent: (e) => refreshEvents.push(e), color: "never" });
+  const previewEvents: EngineEvent[] = [];
+  await stack.preview({ refresh: true, onEvent: (e) => previewEvents.push(e), color: "never" });
+  const report: DriftReport = {
+    stack: opts.stack,
+    drifted: mergeDrift(driftFromEvents(refreshEvents, "refresh"), driftFromEvents(previewEvents, "preview")),
+  };
+  if (opts.verify) report.encryption = await encryptionVerdict(opts);
+  return { report, exitCode: hasDrift(report) ? EXIT.drift : EXIT.clean };
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let opts: DriftOptions;
+  try {
+    opts = { ...parseDriftArgs(argv), projectDir: process.cwd() };
+  } catch (e) {
+    console.error(`drift: ${(e as Error).message}`);
+    return EXIT.error;
+  }
+  try {
+    const { report, exitCode } = await drift(opts);
+    console.log(opts.json ? JSON.stringify({ ...report, exitCode }, null, 2) : formatReport(report));
+    return exitCode;
+  } catch (e) {
+    const message = `stack ${opts.stack}: drift check failed: ${engineError(e)}`;
+    console.log(opts.json ? JSON.stringify({ stack: opts.stack, error: message, exitCode: EXIT.error }, null, 2) : message);
+    return EXIT.error;
+  }
+}
+
+if (require.main === module) void main(process.argv.slice(2)).then((code) => (process.exitCode = code));

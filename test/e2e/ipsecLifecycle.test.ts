@@ -1,0 +1,134 @@
+/**
+ * An IPsec stack through its life with the real engine: up, no-op up and preview, no PSK anywhere it
+ * must not be, rotation in place, a verification that fails and one that converges, destroy.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { parseKeyLine } from "../../encryption/keyLine";
+import { agentScenario, exists, helmReleaseValues, kubectlJson, livePsk, newStack, PROJECT_DIR, stackConfig, standinCalls, type TestStack } from "./harness";
+
+const ipsec = (keyId: number) => ({ type: "ipsec", ipsec: { keyId } });
+
+/** Every file under the local backend: state, history, backups. */
+function backendText(): string {
+  const root = (process.env.PULUMI_BACKEND_URL ?? "").replace(/^file:\/\//, "");
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const f of readdirSync(dir)) {
+      const p = join(dir, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push(readFileSync(p, "latin1"));
+    }
+  };
+  walk(root);
+  return out.join("\n");
+}
+
+function changes(summary: { resourceChanges?: Record<string, number> }): Record<string, number> {
+  return Object.fromEntries(Object.entries(summary.resourceChanges ?? {}).filter(([op]) => op !== "same"));
+}
+
+describe("ipsec stack, end to end", () => {
+  let t: TestStack;
+  let firstUid = "";
+  let firstHex = "";
+
+  before(async () => {
+    agentScenario("ipsec-1.20-healthy");
+    t = await newStack("ipsec", stackConfig("ns-ipsec", ipsec(1)));
+  });
+  after(async () => {
+    await t?.remove();
+  });
+
+  it("up writes the key secret, installs Cilium with IPsec on and reports the verification", async () => {
+    const up = await t.up();
+    assert.equal(up.summary.result, "succeeded");
+    const { line, uid } = livePsk(t.namespace);
+    const key = parseKeyLine(line);
+    assert.equal(key.keyId, 1);
+    assert.equal(key.hex.length, 40, "AES-128-GCM: 20 random bytes");
+    firstUid = uid;
+    firstHex = key.hex;
+
+    const helm = helmReleaseValues(t.namespace);
+    assert.deepEqual(helm.values.encryption, {
+      enabled: true,
+      type: "ipsec",
+      ipsec: { secretName: "cilium-ipsec-keys", keyFile: "keys", keyRotationDuration: "5m", keyWatcher: true },
+    });
+    const config = kubectlJson("get", "configmap", "cilium-config", "-n", t.namespace);
+    assert.equal(config.data["enable-ipsec"], "true");
+    assert.equal(config.data["ipsec-key-file"], "/etc/ipsec/keys");
+    const ds = kubectlJson("get", "daemonset", "cilium", "-n", t.namespace);
+    assert.ok(ds.spec.template.spec.volumes.some((v: any) => v.secret?.secretName === "cilium-ipsec-keys"));
+
+    const report = up.outputs.verification!.value;
+    assert.equal(report.verdict, "verified");
+    assert.equal(report.mode, "ipsec");
+    assert.equal(report.nodes.length, 3);
+    assert.equal(up.outputs.mode!.value, "ipsec");
+    assert.deepEqual(up.outputs.release!.value.status, "deployed");
+  });
+
+  it("a second up and a preview change nothing", async () => {
+    const again = await t.up();
+    assert.deepEqual(changes(again.summary), {});
+    const preview = await t.preview({ expectNoChanges: true });
+    assert.deepEqual(Object.keys(preview.changeSummary).filter((op) => op !== "same"), []);
+  });
+
+  it("the PSK appears nowhere but in the cluster's Secret", () => {
+    const places: Record<string, string> = {
+      "engine events": JSON.stringify(t.events),
+      "engine output": t.output.join(""),
+      "state backend": backendText(),
+      "Helm release record": helmReleaseValues(t.namespace).raw,
+    };
+    for (const [where, text] of Object.entries(places)) {
+      assert.ok(text.length > 0, `${where}: nothing captured`);
+      assert.ok(!text.includes(firstHex), `PSK found in ${where}`);
+    }
+  });
+
+  it("bumping keyId updates the secret in place with a new key and re-runs the verification", async () => {
+    agentScenario("ipsec-1.18-rotation");
+    t.setConfig(stackConfig(t.namespace, ipsec(2)));
+    const up = await t.up();
+    const { line, uid } = livePsk(t.namespace);
+    const key = parseKeyLine(line);
+    assert.equal(uid, firstUid, "same Secret object: updated, not deleted and recreated");
+    assert.equal(key.keyId, 2);
+    assert.notEqual(key.hex, firstHex);
+    assert.ok(standinCalls() > 0, "the verifier asked the agents again");
+    assert.equal(up.outputs.verification!.value.verdict, "verified");
+    assert.equal(up.outputs.keyId!.value, 2);
+  });
+
+  it("a failing verification fails up with its message; a later good up converges", async () => {
+    agentScenario("ipsec-1.17-xfrm-errors");
+    t.setConfig(stackConfig(t.namespace, ipsec(3)));
+    await assert.rejects(t.up(), /XfrmInNoStates|XFRM/);
+    assert.equal(parseKeyLine(livePsk(t.namespace).line).keyId, 3, "the rotation itself was applied");
+
+    agentScenario("ipsec-1.20-healthy");
+    const up = await t.up();
+    assert.equal(up.outputs.verification!.value.verdict, "verified");
+    const again = await t.up();
+    assert.deepEqual(changes(again.summary), {});
+  });
+
+  it("destroy is blocked by the secret's protection, and removes everything once it is lifted", async () => {
+    await assert.rejects(t.stack.destroy({ color: "never" }), /protect/);
+    assert.ok(exists("secret", "cilium-ipsec-keys", t.namespace), "protected secret survived");
+    execFileSync("pulumi", ["state", "unprotect", "--all", "--yes", "--stack", t.name], { cwd: PROJECT_DIR, stdio: "ignore" });
+    await t.stack.destroy({ color: "never" });
+    assert.ok(!exists("secret", "cilium-ipsec-keys", t.namespace));
+    assert.ok(!exists("daemonset", "cilium", t.namespace));
+    assert.ok(!exists("configmap", "cilium-config", t.namespace));
+    assert.equal(kubectlJson("get", "secret", "-n", t.namespace, "-l", "owner=helm,name=cilium").items.length, 0);
+  });
+});
