@@ -38,7 +38,10 @@ setup_pulumi() {
   # shellcheck source=../toolchain/env.sh
   source toolchain/env.sh "$TOOLCHAIN_BIN"
   export PULUMI_HOME="$work/pulumi-home" PULUMI_BACKEND_URL="file://$work/state"
-  export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE:-local-test-passphrase}
+  # A fresh random passphrase in a file, so it is never on a command line or in a log.
   mkdir -p "$work/state"
+  (umask 077 && head -c 32 /dev/urandom | base64 > "$work/passphrase")
+  export PULUMI_CONFIG_PASSPHRASE_FILE="$work/passphrase"
+  unset PULUMI_CONFIG_PASSPHRASE
   install_plugins "$PULUMI_HOME"
 }
