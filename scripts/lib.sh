@@ -1,6 +1,14 @@
-# Shared setup for scripts/test.sh and scripts/demo.sh (sourced).
+# Shared setup for scripts/test.sh, scripts/demo.sh and bench/ (sourced).
 
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS" >&2; }
+
+# Cleanups run last-registered first when the shell exits, however it exits.
+_cleanups=()
+at_exit() { _cleanups+=("$1"); }
+_run_cleanups() { local i; for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[$i]}" || true; done; }
+trap _run_cleanups EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # Node LTS from the npm registry, and the project's packages from the lockfile.
 setup_node() {
@@ -20,19 +28,19 @@ setup_toolchain() {
   export TOOLCHAIN_BIN
 }
 
-# A throwaway control plane on 127.0.0.1, stopped when this shell exits however it exits.
+# A throwaway control plane on 127.0.0.1 with state in WORK/cluster, stopped (and WORK removed) at
+# exit unless KEEP_CLUSTER=true. `kubectl exec` into its pods runs the stand-in agent commands.
 start_cluster() {
   local work=$1
   step "local control plane"
+  export CLUSTER_NODES="node-a node-b node-c"
   export CLUSTER_EXEC_PATH="$PWD/test/e2e/standin" CILIUM_STANDIN_DIR="$work/standin"
   mkdir -p "$CILIUM_STANDIN_DIR"
-  trap 'bash toolchain/cluster.sh stop "'"$work"'/cluster" >/dev/null 2>&1 || true; rm -rf "'"$work"'"' EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  [ "${KEEP_CLUSTER:-false}" = true ] || at_exit "bash toolchain/cluster.sh stop '$work/cluster' >/dev/null 2>&1; rm -rf '$work'"
   bash toolchain/cluster.sh start "$work/cluster"
 }
 
-# Local file backend and passphrase secrets in the work dir; plugins from the toolchain, no downloads.
+# Local file backend and passphrase secrets in WORK; plugins from the toolchain, no downloads.
 setup_pulumi() {
   local work=$1
   # shellcheck source=../toolchain/env.sh
@@ -44,4 +52,6 @@ setup_pulumi() {
   export PULUMI_CONFIG_PASSPHRASE_FILE="$work/passphrase"
   unset PULUMI_CONFIG_PASSPHRASE
   install_plugins "$PULUMI_HOME"
+  # Use the installed plugins at their exact pinned versions, not whatever is on PATH.
+  export PULUMI_IGNORE_AMBIENT_PLUGINS=true
 }
