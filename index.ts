@@ -4,9 +4,11 @@ import { EncryptionVerification } from "./components/encryptionVerification";
 import { IpsecKey } from "./components/ipsecKey";
 import { encryptionValuesInput, IPSEC_KEY_FILE, IPSEC_SECRET_NAME } from "./config/settings";
 import { checkTransitions, loadSettings } from "./config/stack";
+import { redactSdkDebugLog } from "./runtime/logRedaction";
 import { invocationFromSettings } from "./verifier/invocation";
 
 export = async () => {
+  redactSdkDebugLog();
   const settings = loadSettings();
   await checkTransitions(settings);
   const { encryption, cilium, cluster, verification } = settings;

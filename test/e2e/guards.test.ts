@@ -67,7 +67,7 @@ describe("mode switch", () => {
     assert.equal(arm.outputs.ipsecSecretProtected!.value, false);
     assert.ok(exists("secret", "cilium-ipsec-keys", t.namespace), "arming the switch keeps the key");
 
-    agentScenario("wireguard-1.20-healthy");
+    agentScenario("wireguard-1.19-healthy");
     t.setConfig(stackConfig(t.namespace, { type: "wireguard", allowModeSwitch: true }));
     const up = await t.up();
     assert.equal(helmReleaseValues(t.namespace).values.encryption.type, "wireguard");
