@@ -60,7 +60,7 @@ describe('verifier/main.ts as the Pulumi Command runs it', () => {
     const report = JSON.parse(r.stdout) as { verdict: string; error: string };
     assert.equal(report.verdict, 'unverified');
     assert.equal(report.error, 'invalid arguments: --mode must be one of ipsec, wireguard; got "gre"');
-    assert.match(r.stderr, /usage: node --import tsx verifier\/main.ts --mode <ipsec\|wireguard>/);
+    assert.match(r.stderr, /node --import tsx verifier\/main.ts --mode <ipsec\|wireguard>/);
     assert.deepEqual(calls(r.dir), []);
   });
 });
