@@ -45,8 +45,14 @@ export class IpsecKey extends pulumi.ComponentResource {
           name: args.secretName,
           namespace: args.namespace,
           labels: { "app.kubernetes.io/managed-by": "cilium-encryption" },
-          // The id is not secret and lets operators and the drift report see which key is live.
-          annotations: { "cilium-encryption/key-id": String(args.keyId), "cilium-encryption/algorithm": args.algorithm },
+          annotations: {
+            // The id is not secret and lets operators and the drift report see which key is live.
+            "cilium-encryption/key-id": String(args.keyId),
+            "cilium-encryption/algorithm": args.algorithm,
+            // This program owns the key: after an out-of-band `kubectl edit`, `pulumi up` must win the
+            // server-side-apply field conflict instead of failing on it.
+            "pulumi.com/patchForce": "true",
+          },
         },
         type: "Opaque",
         stringData: { [args.keyFile]: keyLine },

@@ -34,9 +34,10 @@ export function parseDriftArgs(argv: readonly string[]): Omit<DriftOptions, "pro
 function engineError(e: unknown): string {
   if (e instanceof StackNotFoundError) return "no such stack in the selected backend (check the stack name and `pulumi login`)";
   if (e instanceof CommandError) {
+    // The engine's causes: "error: …" lines and the "* …" items of multi-error messages, once each.
     const lines = e.message.split("\n").map((l) => l.trim());
-    const errors = lines.filter((l) => /^error:|error: /i.test(l));
-    return (errors.length > 0 ? errors : lines.filter((l) => l !== "").slice(-3)).join("; ");
+    const causes = lines.filter((l) => /^(error: |\* )/.test(l) && !/(preview|update|refresh) failed$|error occurred:$/.test(l));
+    return [...new Set(causes.length > 0 ? causes : lines.filter((l) => l !== "").slice(-3))].join("; ");
   }
   return (e as Error).message;
 }

@@ -116,7 +116,7 @@ export function formatReport(report: DriftReport): string {
   lines.push(
     report.drifted.length === 0
       ? `stack ${report.stack}: no drift`
-      : `stack ${report.stack}: ${report.drifted.length} resource(s) drifted; \`pulumi up\` restores them, \`pulumi refresh\` accepts the live state`,
+      : `stack ${report.stack}: ${report.drifted.length} resource(s) drifted; \`pulumi up --refresh\` restores them, \`pulumi refresh\` accepts the live state`,
   );
   for (const r of report.drifted) {
     lines.push(`  ${r.type} ${r.name}: ${r.op}`);

@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
 import { parse, stringify } from "yaml";
 import { PROJECT } from "../../config/settings";
@@ -73,7 +73,7 @@ export interface TestStack {
   /** Everything the engine printed, for leak checks. */
   output: string[];
   setConfig(config: Record<string, unknown>): void;
-  up(): ReturnType<Stack["up"]>;
+  up(opts?: { refresh?: boolean }): ReturnType<Stack["up"]>;
   preview(opts?: { expectNoChanges?: boolean }): ReturnType<Stack["preview"]>;
   remove(): Promise<void>;
 }
@@ -101,7 +101,7 @@ export async function newStack(label: string, config: Record<string, unknown>): 
       doc.config = Object.fromEntries(Object.entries(c).map(([k, v]) => [`${PROJECT}:${k}`, v]));
       writeFileSync(file, stringify(doc));
     },
-    up: () => stack.up({ onEvent: (e) => events.push(e), onOutput: (o) => output.push(o), color: "never" }),
+    up: (opts = {}) => stack.up({ onEvent: (e) => events.push(e), onOutput: (o) => output.push(o), color: "never", ...opts }),
     preview: (opts = {}) => stack.preview({ onEvent: (e) => events.push(e), onOutput: (o) => output.push(o), color: "never", ...opts }),
     async remove() {
       await stack.workspace.removeStack(name, { force: true }).catch(() => undefined);
@@ -128,4 +128,29 @@ export function helmReleaseValues(namespace: string): { revision: number; values
   const raw = gunzipSync(gz).toString("utf8");
   const release = JSON.parse(raw);
   return { revision: release.version, values: release.config, raw };
+}
+
+/**
+ * What `helm upgrade` by another program leaves behind, as Helm's secrets storage driver writes it:
+ * a new release record (gzip+base64 JSON) marked deployed, the previous one superseded.
+ */
+export function helmUpgradeOutOfBand(namespace: string, changeValues: (values: any) => void): void {
+  const list = kubectlJson("get", "secret", "-n", namespace, "-l", "owner=helm,name=cilium,status=deployed");
+  const current = list.items[0];
+  const release = JSON.parse(gunzipSync(Buffer.from(Buffer.from(current.data.release, "base64").toString("utf8"), "base64")).toString("utf8"));
+  const version = release.version + 1;
+  changeValues(release.config);
+  release.version = version;
+  release.info.status = "deployed";
+  release.info.description = "Upgrade complete";
+  const encoded = gzipSync(Buffer.from(JSON.stringify(release))).toString("base64");
+  const secret = {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "helm.sh/release.v1",
+    metadata: { name: `sh.helm.release.v1.cilium.v${version}`, namespace, labels: { owner: "helm", name: "cilium", status: "deployed", version: String(version) } },
+    data: { release: Buffer.from(encoded).toString("base64") },
+  };
+  execFileSync("kubectl", ["--kubeconfig", kubeconfig(), "apply", "-f", "-"], { input: JSON.stringify(secret), stdio: ["pipe", "ignore", "pipe"] });
+  kubectl("label", "secret", "-n", namespace, current.metadata.name, "status=superseded", "--overwrite");
 }

@@ -25,6 +25,8 @@ describe("Pulumi.dev.yaml (ipsec)", () => {
     const secret = run.one(SECRET);
     assert.deepEqual([secret.inputs.metadata.name, secret.inputs.metadata.namespace], ["cilium-ipsec-keys", "kube-system"]);
     assert.equal(secret.inputs.type, "Opaque");
+    assert.equal(secret.inputs.metadata.annotations["pulumi.com/patchForce"], "true", "up must win over an out-of-band edit");
+    assert.equal(secret.inputs.metadata.annotations["cilium-encryption/key-id"], "1");
     const line = secret.inputs.stringData.keys as string;
     const parsed = parseKeyLine(line);
     assert.deepEqual([parsed.keyId, parsed.algorithm, parsed.icvBits], [1, "aes-128-gcm", 128]);

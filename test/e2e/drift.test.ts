@@ -1,0 +1,138 @@
+/**
+ * The drift command against a deployed stack: each out-of-band change is found (exit 2, resource and
+ * field named), a clean stack is exit 0, failures are exit 1 with a clear message, and no report
+ * ever contains the PSK.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { parseKeyLine } from "../../encryption/keyLine";
+import { agentScenario, helmUpgradeOutOfBand, kubeconfig, kubectl, livePsk, newStack, PROJECT_DIR, stackConfig, type TestStack } from "./harness";
+
+let t: TestStack;
+const psks = new Set<string>();
+/** The stack's own kubeconfig file, so a test can make the cluster unreachable without a config change. */
+const kubeconfigCopy = join(PROJECT_DIR, "..", `drift-kubeconfig-${process.pid}`);
+const config = () => ({ ...stackConfig("ns-drift", { type: "ipsec", ipsec: { keyId: 1 } }), cluster: { kubeconfig: kubeconfigCopy } });
+
+function drift(stack: string, ...flags: string[]): { code: number; out: string; report: any; seconds: number } {
+  const t0 = Date.now();
+  const run = spawnSync(process.execPath, ["--import", "tsx", "drift/main.ts", "--stack", stack, "--json", ...flags], {
+    cwd: PROJECT_DIR,
+    encoding: "utf8",
+    env: process.env,
+  });
+  const seconds = (Date.now() - t0) / 1000;
+  const out = `${run.stdout}${run.stderr}`;
+  for (const psk of psks) assert.ok(!out.includes(psk), "a PSK appears in the drift output");
+  return { code: run.status ?? -1, out, report: JSON.parse(run.stdout), seconds };
+}
+
+function remember() {
+  psks.add(parseKeyLine(livePsk(t.namespace).line).hex);
+}
+
+const drifted = (report: any, type: string) => report.drifted.find((r: any) => r.type === type);
+
+describe("drift", () => {
+  before(async () => {
+    agentScenario("ipsec-1.20-healthy");
+    copyFileSync(kubeconfig(), kubeconfigCopy);
+    t = await newStack("drift", config());
+    await t.up();
+    remember();
+  });
+  after(async () => {
+    await t?.remove();
+    rmSync(kubeconfigCopy, { force: true });
+  });
+
+  it("a clean stack is exit 0", () => {
+    const r = drift(t.name);
+    assert.equal(r.code, 0, r.out);
+    assert.deepEqual(r.report.drifted, []);
+    console.log(`drift on a clean stack took ${r.seconds.toFixed(1)} s`);
+  });
+
+  it("the key line edited with kubectl: exit 2, the Secret named, the change shown as secret", async () => {
+    const edited = `1+ rfc4106(gcm(aes)) ${"ab".repeat(20)} 128`;
+    psks.add("ab".repeat(20));
+    kubectl("patch", "secret", "cilium-ipsec-keys", "-n", t.namespace, "--type", "merge", "-p", JSON.stringify({ data: { keys: Buffer.from(edited).toString("base64") } }));
+    const r = drift(t.name);
+    assert.equal(r.code, 2, r.out);
+    const secret = drifted(r.report, "kubernetes:core/v1:Secret");
+    assert.ok(secret, r.out);
+    assert.equal(secret.name, "ipsec-key-secret");
+    assert.ok(secret.fields.length > 0 && secret.fields.every((f: any) => f.secret === true), r.out);
+    await t.up({ refresh: true });
+    assert.equal(drift(t.name).code, 0, "pulumi up --refresh restored the key");
+  });
+
+  it("the Secret deleted: exit 2 and named; up recreates it", async () => {
+    kubectl("delete", "secret", "cilium-ipsec-keys", "-n", t.namespace);
+    const r = drift(t.name);
+    assert.equal(r.code, 2, r.out);
+    assert.equal(drifted(r.report, "kubernetes:core/v1:Secret")?.name, "ipsec-key-secret", r.out);
+    await t.up({ refresh: true });
+    remember();
+    assert.equal(drift(t.name).code, 0);
+  });
+
+  it("the release upgraded by another program with encryption disabled: exit 2, the value named", async () => {
+    helmUpgradeOutOfBand(t.namespace, (values) => (values.encryption.enabled = false));
+    const r = drift(t.name);
+    assert.equal(r.code, 2, r.out);
+    const release = drifted(r.report, "kubernetes:helm.sh/v3:Release");
+    assert.ok(release, r.out);
+    const field = release.fields.find((f: any) => f.path.includes("encryption.enabled") || f.path === "values");
+    assert.ok(field, r.out);
+    await t.up({ refresh: true });
+    assert.equal(drift(t.name).code, 0);
+  });
+
+  it("the release's values edited: exit 2", async () => {
+    helmUpgradeOutOfBand(t.namespace, (values) => (values.encryption.ipsec.keyRotationDuration = "30m"));
+    const r = drift(t.name);
+    assert.equal(r.code, 2, r.out);
+    assert.ok(drifted(r.report, "kubernetes:helm.sh/v3:Release"), r.out);
+    await t.up({ refresh: true });
+  });
+
+  it("--verify: agents reporting encryption off count as drift", () => {
+    agentScenario("ipsec-1.20-wrong-mode");
+    const r = drift(t.name, "--verify");
+    assert.equal(r.code, 2, r.out);
+    assert.equal(r.report.encryption.verdict, "not-encrypted");
+    assert.match(r.report.encryption.summary, /Disabled/);
+    agentScenario("ipsec-1.20-healthy");
+    assert.equal(drift(t.name, "--verify").code, 0);
+  });
+
+  it("an unknown stack is exit 1 with a clear message", () => {
+    const r = drift("no-such-stack");
+    assert.equal(r.code, 1);
+    assert.match(r.report.error, /no-such-stack/);
+  });
+
+  it("a wrong passphrase is exit 1 with a clear message", () => {
+    const wrong = join(PROJECT_DIR, "..", `wrong-passphrase-${process.pid}`);
+    writeFileSync(wrong, "not the passphrase\n");
+    after(() => rmSync(wrong, { force: true }));
+    const env = { ...process.env, PULUMI_CONFIG_PASSPHRASE_FILE: wrong };
+    const run = spawnSync(process.execPath, ["--import", "tsx", "drift/main.ts", "--stack", t.name, "--json"], { cwd: PROJECT_DIR, encoding: "utf8", env });
+    assert.equal(run.status, 1, run.stdout + run.stderr);
+    assert.match(JSON.parse(run.stdout).error, /passphrase/i);
+  });
+
+  it("an unreachable cluster is exit 1 with a clear message", () => {
+    const live = readFileSync(kubeconfigCopy, "utf8");
+    // Port 1 on loopback: refused at once, nothing leaves the machine.
+    writeFileSync(kubeconfigCopy, live.replace(/server: https:\/\/127\.0\.0\.1:\d+/, "server: https://127.0.0.1:1"));
+    const r = drift(t.name);
+    writeFileSync(kubeconfigCopy, live);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.report.error, /127\.0\.0\.1:1|unreachable|connection refused/i);
+  });
+});
