@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { IPSEC_ALGORITHM_NAMES, isKeyId, type IpsecAlgorithm } from "../encryption/keyLine";
 import { parseCiliumVersion, type CiliumVersion } from "../encryption/ciliumVersion";
-import { encryptionValues, userValueProblems, type EncryptionValuesInput, type Values } from "../encryption/helmValues";
+import { encryptionValues, userValueProblems, type EncryptionValuesInput, type Values, type WireguardEncryption } from "../encryption/helmValues";
 
 export const PROJECT = "cilium-encryption";
 export const IPSEC_SECRET_NAME = "cilium-ipsec-keys";
@@ -22,12 +22,8 @@ export interface IpsecSettings {
   keyRotationDuration: string;
 }
 
-export interface WireguardSettings {
-  type: "wireguard";
-  nodeEncryption: boolean;
-  persistentKeepalive: string;
-  strictMode?: { cidr: string; allowRemoteNodeIdentities: boolean };
-}
+/** WireGuard needs nothing beyond what the chart values say, so it has one shape for both. */
+export type WireguardSettings = WireguardEncryption;
 
 export type EncryptionSettings = IpsecSettings | WireguardSettings;
 export type ChartSource = { kind: "repo"; repo: string; name: string } | { kind: "path"; path: string };
