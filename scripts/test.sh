@@ -17,6 +17,7 @@ npx --no-install tsc --noEmit
 
 step "tests"
 export E2E_KUBECONFIG=$work/cluster/kubeconfig
-# One file at a time: the end-to-end files share one cluster and one stand-in scenario.
-node --import tsx --test --test-concurrency=1 --test-reporter=spec \
-  'test/unit/**/*.test.ts' 'test/e2e/**/*.test.ts'
+# One file at a time: the end-to-end files share one cluster. Arguments narrow the run to some files.
+files=("$@")
+((${#files[@]})) || files=('test/unit/**/*.test.ts' 'test/e2e/**/*.test.ts')
+node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
