@@ -22,7 +22,7 @@ KEY=$(cd "$HERE" && cat pins.env build.sh langhost/main.go $(find command -name 
 ROOT=${XDG_CACHE_HOME:-$HOME/.cache}/cilium-encryption/toolchain/$KEY
 BIN=$ROOT/bin
 WORK=$ROOT/work
-ALL_STEPS=(pulumi langhost command random etcd kwok kube k8sprovider)
+ALL_STEPS=(pulumi langhost command random etcd kwok kube k8sprovider helm actionlint charts)
 
 # Static binaries like the upstream releases; GOTOOLCHAIN=local so a pin never makes
 # go download a different compiler behind our back. GOMODCACHE/GOCACHE stay default
@@ -311,6 +311,34 @@ EOF
   go mod tidy
   go build -trimpath -ldflags "-s -w -X $mod/pkg/version.Version=$K8S_PROVIDER_VERSION" \
     -o "$BIN/pulumi-resource-kubernetes" .
+}
+
+build_helm() {
+  reuse helm "Version:\"$HELM_VERSION\"" version && return 0
+  rm -f "$BIN/helm"
+  GOBIN=$BIN go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  grep -qF "Version:\"$HELM_VERSION\"" <<<"$("$BIN/helm" version)"
+}
+
+build_actionlint() {
+  rm -f "$BIN/actionlint"
+  GOBIN=$BIN go install -trimpath -ldflags "-s -w" "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  grep -qF "$ACTIONLINT_VERSION" <<<"$("$BIN/actionlint" --version)"
+}
+
+# Cilium's real chart per pinned version, as ROOT/charts/<version>: a link into the module
+# cache, where `go mod download` keeps the module read-only and verified against go.sum data.
+build_charts() {
+  local v dir
+  rm -rf "$ROOT/charts"
+  mkdir -p "$ROOT/charts"
+  for v in $CILIUM_VERSIONS; do
+    dir=$(go mod download -json "github.com/cilium/cilium@v$v" | jq -r .Dir)
+    grep -qx "version: $v" "$dir/install/kubernetes/cilium/Chart.yaml"
+    ln -s "$dir/install/kubernetes/cilium" "$ROOT/charts/$v"
+  done
 }
 
 # Run one step in a subshell as a plain command (not inside `if`), so set -e is in
