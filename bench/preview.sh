@@ -34,7 +34,7 @@ at_exit "rm -f Pulumi.bench.yaml"
 cat >> Pulumi.bench.yaml <<YAML
 config:
   cilium-encryption:encryption: {type: ipsec, ipsec: {keyId: 1}}
-  cilium-encryption:cilium: {namespace: kube-system, version: 1.20.2, chart: {path: test/chart/cilium}}
+  cilium-encryption:cilium: {namespace: kube-system, version: ${CILIUM_DEFAULT_CHART##*/}, chart: {path: $CILIUM_DEFAULT_CHART}}
   cilium-encryption:cluster: {kubeconfig: $kubeconfig}
   cilium-encryption:verification: {timeout: 2m, wireCheck: false}
 YAML

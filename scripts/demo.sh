@@ -23,7 +23,7 @@ echo ipsec-1.20-healthy > "$CILIUM_STANDIN_DIR/scenario"
 
 step "pulumi up (stack demo)"
 pulumi stack init demo --secrets-provider passphrase >/dev/null
-cat >> Pulumi.demo.yaml <<'YAML'
+cat >> Pulumi.demo.yaml <<YAML
 config:
   cilium-encryption:encryption:
     type: ipsec
@@ -31,9 +31,9 @@ config:
       keyId: 1
   cilium-encryption:cilium:
     namespace: kube-system
-    version: 1.20.2
+    version: ${CILIUM_DEFAULT_CHART##*/}
     chart:
-      path: test/chart/cilium
+      path: $CILIUM_DEFAULT_CHART
   cilium-encryption:cluster:
     kubeconfig: .demo/cluster/kubeconfig
   cilium-encryption:verification:

@@ -25,7 +25,11 @@ setup_node() {
 setup_toolchain() {
   step "toolchain (cold: long; cached by pins)"
   TOOLCHAIN_BIN=$(bash toolchain/build.sh | tail -n 1)
-  export TOOLCHAIN_BIN
+  # Cilium's real charts, one per supported minor, as build.sh's charts step links them.
+  CILIUM_CHARTS=$(dirname "$TOOLCHAIN_BIN")/charts
+  CILIUM_VERSIONS=$(. toolchain/pins.env && echo "$CILIUM_VERSIONS")
+  CILIUM_DEFAULT_CHART=$CILIUM_CHARTS/${CILIUM_VERSIONS##* }
+  export TOOLCHAIN_BIN CILIUM_CHARTS CILIUM_VERSIONS CILIUM_DEFAULT_CHART
 }
 
 # A throwaway control plane on 127.0.0.1 with state in WORK/cluster, stopped (and WORK removed) at

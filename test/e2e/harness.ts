@@ -12,8 +12,11 @@ import { parse, stringify } from "yaml";
 import { PROJECT } from "../../config/settings";
 
 export const PROJECT_DIR = resolve(__dirname, "../..");
-export const FIXTURE_CHART = "test/chart/cilium";
-export const CHART_VERSION = "1.20.2";
+/** The supported minors' pinned charts, newest (the default) last: toolchain/pins.env CILIUM_VERSIONS. */
+export const CILIUM_VERSIONS = required("CILIUM_VERSIONS").split(/\s+/).filter(Boolean);
+export const CHART_VERSION = CILIUM_VERSIONS[CILIUM_VERSIONS.length - 1]!;
+/** Cilium's real chart of a version, from the github.com/cilium/cilium module the toolchain fetched. */
+export const chartPath = (version: string) => join(required("CILIUM_CHARTS"), version);
 
 function required(name: string): string {
   const value = process.env[name];
@@ -32,6 +35,10 @@ export function kubectl(...args: string[]): string {
 
 export function kubectlJson<T = any>(...args: string[]): T {
   return JSON.parse(kubectl(...args, "-o", "json")) as T;
+}
+
+export function helm(...args: string[]): string {
+  return execFileSync("helm", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
 /** Whether an object exists, without failing on NotFound. */
@@ -54,11 +61,11 @@ export function standinCalls(): number {
   return callCounters().reduce((n, f) => n + (Number(readFileSync(join(standinDir(), f), "utf8").trim()) || 0), 0);
 }
 
-/** The base stack config for a test: fixture chart, the test cluster, a fresh namespace. */
-export function stackConfig(namespace: string, encryption: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+/** The base stack config for a test: Cilium's real chart, the test cluster, a fresh namespace. */
+export function stackConfig(namespace: string, encryption: Record<string, unknown>, extra: Record<string, unknown> = {}, version = CHART_VERSION) {
   return {
     encryption,
-    cilium: { namespace, version: CHART_VERSION, chart: { path: FIXTURE_CHART } },
+    cilium: { namespace, version, chart: { path: chartPath(version) } },
     cluster: { kubeconfig: kubeconfig() },
     verification: { timeout: "60s", wireCheck: false },
     ...extra,
@@ -106,6 +113,9 @@ export async function newStack(label: string, config: Record<string, unknown>): 
     async remove() {
       await stack.workspace.removeStack(name, { force: true }).catch(() => undefined);
       rmSync(file, { force: true });
+      // Cilium's chart owns cluster-wide objects under fixed names (ClusterRole cilium, ...), so the
+      // next test's release can only install once this one is gone, whatever the test left behind.
+      helm("uninstall", "cilium", "--namespace", namespace, "--ignore-not-found", "--wait", "--timeout", "2m");
       kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false");
     },
   };
