@@ -15,6 +15,9 @@ setup_pulumi "$work"
 step "type check"
 npx --no-install tsc --noEmit
 
+step "workflows lint"
+"$TOOLCHAIN_BIN/actionlint"
+
 step "tests"
 export E2E_KUBECONFIG=$work/cluster/kubeconfig
 # One file at a time: the end-to-end files share one cluster. Arguments narrow the run to some files.
