@@ -3,9 +3,24 @@
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS" >&2; }
 
 # Cleanups run last-registered first when the shell exits, however it exits.
-_cleanups=()
-at_exit() { _cleanups+=("$1"); }
-_run_cleanups() { local i; for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[$i]}" || true; done; }
+#   at_exit COMMAND [ARG...]   a command (or function) and its arguments, kept as given
+# Each one is stored as its own array and run as "${array[@]}", never re-parsed by the shell, so a
+# quote, space, $ or ; in $TMPDIR or the checkout path stays part of the argument.
+_cleanup_count=0
+at_exit() {
+  local j
+  (($#)) || { echo "at_exit: a command is required" >&2; return 1; }
+  declare -ga "_cleanup_$_cleanup_count"
+  for ((j = 1; j <= $#; j++)); do printf -v "_cleanup_${_cleanup_count}[$((j - 1))]" '%s' "${!j}"; done
+  _cleanup_count=$((_cleanup_count + 1))
+}
+_run_cleanups() {
+  local i ref
+  for ((i = _cleanup_count - 1; i >= 0; i--)); do
+    ref="_cleanup_$i[@]"
+    "${!ref}" || true
+  done
+}
 trap _run_cleanups EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -32,6 +47,8 @@ setup_toolchain() {
   export TOOLCHAIN_BIN CILIUM_CHARTS CILIUM_VERSIONS CILIUM_DEFAULT_CHART
 }
 
+_stop_cluster() { bash toolchain/cluster.sh stop "$1/cluster" >/dev/null 2>&1; rm -rf "$1"; }
+
 # A throwaway control plane on 127.0.0.1 with state in WORK/cluster, stopped (and WORK removed) at
 # exit unless KEEP_CLUSTER=true. `kubectl exec` into its pods runs the stand-in agent commands.
 start_cluster() {
@@ -40,7 +57,7 @@ start_cluster() {
   export CLUSTER_NODES="node-a node-b node-c"
   export CLUSTER_EXEC_PATH="$PWD/test/e2e/standin" CILIUM_STANDIN_DIR="$work/standin"
   mkdir -p "$CILIUM_STANDIN_DIR"
-  [ "${KEEP_CLUSTER:-false}" = true ] || at_exit "bash toolchain/cluster.sh stop '$work/cluster' >/dev/null 2>&1; rm -rf '$work'"
+  [ "${KEEP_CLUSTER:-false}" = true ] || at_exit _stop_cluster "$work"
   bash toolchain/cluster.sh start "$work/cluster"
 }
 
