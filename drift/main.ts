@@ -1,10 +1,11 @@
 /**
- * `npm run drift -- --stack <name> [--json] [--verify]`: what changed out of band, per stack.
+ * `npm run drift -- --stack <name> [--json] [--verify]` (`--help` for usage): what changed out of band, per stack.
  * A refresh preview (recorded state vs the live cluster) and a preview with refresh (the program vs
  * the live cluster), neither of which writes state. Exit codes as `terraform plan -detailed-exitcode`:
  * 0 no drift, 2 drift, 1 error.
  */
 import { spawnSync } from "node:child_process";
+import { parseArgs } from "node:util";
 import { CommandError, LocalWorkspace, StackNotFoundError, type EngineEvent } from "@pulumi/pulumi/automation";
 import { driftFromEvents, formatReport, hasDrift, mergeDrift, type DriftReport } from "./report";
 
@@ -17,17 +18,41 @@ export interface DriftOptions {
   projectDir: string;
 }
 
-export function parseDriftArgs(argv: readonly string[]): Omit<DriftOptions, "projectDir"> {
-  const opts = { stack: "", json: false, verify: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--json") opts.json = true;
-    else if (a === "--verify") opts.verify = true;
-    else if (a === "--stack" && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith("--")) opts.stack = argv[++i]!;
-    else throw new Error(`unexpected argument ${JSON.stringify(a)}; usage: npm run drift -- --stack <name> [--json] [--verify]`);
+export const USAGE = `usage: npm run drift -- --stack <name> [--json] [--verify]
+
+What changed out of band in a deployed stack, read from the live cluster; writes no state.
+  --stack <name>  the stack to check (required)
+  --json          print one JSON report instead of text
+  --verify        also run the verifier: encryption found off counts as drift
+  -h, --help      print this help
+exit status: 0 no drift, 2 drift, 1 error`;
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export type DriftCommand = { help: true } | ({ help: false } & Omit<DriftOptions, "projectDir">);
+
+export function parseDriftArgs(argv: readonly string[]): DriftCommand {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        stack: { type: "string" },
+        json: { type: "boolean", default: false },
+        verify: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
-  if (opts.stack === "") throw new Error("--stack <name> is required; usage: npm run drift -- --stack <name> [--json] [--verify]");
-  return opts;
+  if (values.help) return { help: true };
+  if (values.stack === undefined || values.stack.trim() === "") throw new UsageError("--stack <name> is required");
+  return { help: false, stack: values.stack, json: values.json, verify: values.verify };
 }
 
 /** The engine's own error lines, without the CLI's usage noise. */
@@ -69,13 +94,18 @@ export async function drift(opts: DriftOptions): Promise<{ report: DriftReport; 
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let opts: DriftOptions;
+  let command: DriftCommand;
   try {
-    opts = { ...parseDriftArgs(argv), projectDir: process.cwd() };
+    command = parseDriftArgs(argv);
   } catch (e) {
-    console.error(`drift: ${(e as Error).message}`);
+    console.error(`drift: ${(e as Error).message}\n\n${USAGE}`);
     return EXIT.error;
   }
+  if (command.help) {
+    console.log(USAGE);
+    return EXIT.clean;
+  }
+  const opts: DriftOptions = { stack: command.stack, json: command.json, verify: command.verify, projectDir: process.cwd() };
   try {
     const { report, exitCode } = await drift(opts);
     console.log(opts.json ? JSON.stringify({ ...report, exitCode }, null, 2) : formatReport(report));

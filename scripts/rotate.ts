@@ -1,8 +1,9 @@
 /**
- * `npm run rotate -- --stack <name>`: bumps the stack's IPsec key id (15 wraps to 1) in
+ * `npm run rotate -- --stack <name>` (`--help` for usage): bumps the stack's IPsec key id (15 wraps to 1) in
  * Pulumi.<stack>.yaml, keeping the file's comments and layout, and says what the next `pulumi up` does.
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
 import { parseDocument } from "yaml";
 import { IPSEC_SECRET_NAME, parseSettings, PROJECT } from "../config/settings";
 import { readStackConfig, stackFilePath } from "../config/stackFile";
@@ -28,15 +29,47 @@ export function rotate(projectDir: string, stack: string): string {
   ].join("\n");
 }
 
+export const USAGE = `usage: npm run rotate -- --stack <name>
+
+Bumps the stack's IPsec key id (15 wraps to 1) in Pulumi.<name>.yaml; the next \`pulumi up\` rotates the key.
+  --stack <name>  the stack to rotate (required)
+  -h, --help      print this help`;
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export function parseRotateArgs(argv: readonly string[]): { help: true } | { help: false; stack: string } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: { stack: { type: "string" }, help: { type: "boolean", short: "h", default: false } },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.help) return { help: true };
+  if (values.stack === undefined || values.stack.trim() === "") throw new UsageError("--stack <name> is required");
+  return { help: false, stack: values.stack };
+}
+
 function main(argv: string[]): number {
-  const i = argv.indexOf("--stack");
-  const stack = i >= 0 ? argv[i + 1] : undefined;
-  if (stack === undefined || argv.length !== 2) {
-    console.error("usage: npm run rotate -- --stack <name>");
-    return 2;
+  let command: ReturnType<typeof parseRotateArgs>;
+  try {
+    command = parseRotateArgs(argv);
+  } catch (e) {
+    console.error(`rotate: ${(e as Error).message}\n\n${USAGE}`);
+    return 1;
+  }
+  if (command.help) {
+    console.log(USAGE);
+    return 0;
   }
   try {
-    console.log(rotate(process.cwd(), stack));
+    console.log(rotate(process.cwd(), command.stack));
     return 0;
   } catch (e) {
     console.error(`rotate: ${(e as Error).message}`);

@@ -1,0 +1,81 @@
+/**
+ * The drift and rotate commands as CLIs: --help prints the usage on stdout with exit 0, a bad flag
+ * prints the reason and the usage on stderr with exit 1 and nothing on stdout (no JSON dump).
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+import { describe, it } from "node:test";
+import { parseDriftArgs, USAGE as DRIFT_USAGE } from "../../drift/main";
+import { parseRotateArgs, USAGE as ROTATE_USAGE } from "../../scripts/rotate";
+
+const PROJECT_DIR = resolve(__dirname, "../..");
+
+function run(script: string, args: string[]) {
+  const r = spawnSync(process.execPath, ["--import", "tsx", script, ...args], { cwd: PROJECT_DIR, encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const BAD_FLAGS: Array<{ args: string[]; reason: RegExp }> = [
+  { args: ["--stack", "dev", "--nope"], reason: /Unknown option '--nope'/ },
+  { args: ["--stack"], reason: /argument missing/ },
+  { args: ["--stack", "--json"], reason: /ambiguous/ },
+  { args: ["dev"], reason: /Unexpected argument 'dev'/ },
+  { args: ["--stack", ""], reason: /--stack <name> is required/ },
+  { args: [], reason: /--stack <name> is required/ },
+  { args: ["-x"], reason: /Unknown option '-x'/ },
+];
+
+describe("drift arguments", () => {
+  it("reads --stack, --json and --verify in any order and either spelling", () => {
+    assert.deepEqual(parseDriftArgs(["--verify", "--stack=prod", "--json"]), { help: false, stack: "prod", json: true, verify: true });
+    assert.deepEqual(parseDriftArgs(["--stack", "dev"]), { help: false, stack: "dev", json: false, verify: false });
+  });
+
+  it("--help and -h win over everything else, even a bad stack", () => {
+    for (const args of [["--help"], ["-h"], ["--stack", "dev", "--help"], ["--json", "-h"]]) assert.deepEqual(parseDriftArgs(args), { help: true });
+  });
+
+  for (const { args, reason } of BAD_FLAGS.filter((b) => b.args[0] !== "-x")) {
+    it(`refuses ${JSON.stringify(args)}`, () => assert.throws(() => parseDriftArgs(args), reason));
+  }
+  it("refuses a flag of the rotate command only", () => assert.throws(() => parseDriftArgs(["--stack", "dev", "--key-id", "2"]), /Unknown option '--key-id'/));
+});
+
+describe("rotate arguments", () => {
+  it("reads --stack", () => {
+    assert.deepEqual(parseRotateArgs(["--stack", "dev"]), { help: false, stack: "dev" });
+    assert.deepEqual(parseRotateArgs(["--stack=dev"]), { help: false, stack: "dev" });
+  });
+  it("--help and -h", () => {
+    for (const args of [["--help"], ["-h"], ["--stack", "dev", "-h"]]) assert.deepEqual(parseRotateArgs(args), { help: true });
+  });
+  for (const { args, reason } of BAD_FLAGS) {
+    it(`refuses ${JSON.stringify(args)}`, () => assert.throws(() => parseRotateArgs(args), reason));
+  }
+  it("refuses a flag of the drift command", () => assert.throws(() => parseRotateArgs(["--stack", "dev", "--json"]), /Unknown option '--json'/));
+});
+
+const COMMANDS = [
+  { name: "drift", script: "drift/main.ts", usage: DRIFT_USAGE },
+  { name: "rotate", script: "scripts/rotate.ts", usage: ROTATE_USAGE },
+];
+
+for (const { name, script, usage } of COMMANDS) {
+  describe(`${name} command line`, () => {
+    it("--help prints the usage on stdout and exits 0", () => {
+      const r = run(script, ["--help"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), usage);
+      assert.equal(r.stderr, "");
+    });
+
+    it("a bad flag prints the reason and the usage on stderr, nothing on stdout, exit 1", () => {
+      const r = run(script, ["--stack", "dev", "--json-output"]);
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout, "", "no report on a usage error");
+      assert.match(r.stderr, new RegExp(`^${name}: Unknown option '--json-output'`));
+      assert.ok(r.stderr.includes(usage), r.stderr);
+    });
+  });
+}
