@@ -1,8 +1,11 @@
 /**
- * Turns the engine's step events of a refresh preview and a preview into a drift report: which
- * resources changed out of band and which fields, old → new for plain fields and "changed (secret)"
- * for secret ones. Values come from events the engine has already masked ("[secret]"); fields that
- * hold key material are masked here too, whatever the event says.
+ * Turns the engine's events of a refresh preview and a preview into a drift report: which resources
+ * changed out of band and which fields, old → new for plain fields and "changed (secret)" for secret
+ * ones. For the refresh it compares the recorded outputs with the refreshed ones itself, as
+ * `terraform plan -refresh-only` does: the engine's refresh diff only covers fields the program sets,
+ * so a label added with kubectl carries new outputs but no diff. Values come from events the engine
+ * has already masked ("[secret]"); every field of a Secret or of the random bytes is masked here too,
+ * whatever the event carries.
  */
 import type { EngineEvent, StepEventMetadata } from "@pulumi/pulumi/automation";
 
@@ -17,67 +20,154 @@ export interface FieldChange {
 export interface DriftedResource {
   type: string;
   name: string;
-  /** What `pulumi up` would do about it: update, create (deleted out of band), replace, delete. */
+  /**
+   * What `pulumi up` would do about it: update, create (deleted out of band), replace, delete; or
+   * changed-outside: changed out of band in fields the program does not set, which up leaves as they are.
+   */
   op: string;
   fields: FieldChange[];
 }
 
+export const CHANGED_OUTSIDE = "changed-outside";
 const MASK = "[secret]";
-/** Fields that hold the PSK or its encodings; never shown even if an event carried them. */
-const KEY_MATERIAL: Record<string, RegExp> = {
-  "kubernetes:core/v1:Secret": /^(data|stringData)\b/,
-  "random:index/randomBytes:RandomBytes": /^(hex|base64)\b/,
-};
+/** The engine's marker of a secret value in serialized properties (sdk/go/common/resource/sig). */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+/**
+ * Types whose every field is masked. A Secret may carry its data anywhere: `data`, `stringData`, or
+ * the copy kubectl keeps in the annotation kubectl.kubernetes.io/last-applied-configuration after a
+ * `kubectl apply`; the random bytes are the PSK in every encoding.
+ */
+const MASK_ALL = new Set(["kubernetes:core/v1:Secret", "random:index/randomBytes:RandomBytes"]);
+/** Rewritten by the API server on every write: they say that something changed, never what. */
+const SERVER_MANAGED = /^metadata\.(resourceVersion|managedFields)(\.|\[|$)/;
 const NO_CHANGE = new Set(["same", "read", "refresh", "read-discard", "discard-replaced"]);
 
-/** Reads `a.b[0]["c.d"]` style property paths, as the engine writes them in detailedDiff. */
+/** The segments of an `a.b[0]["c.d"]` style property path, as the engine writes them in detailedDiff. */
+export function parsePath(path: string): Array<string | number> {
+  return [...path.matchAll(/\["((?:[^"\\]|\\.)*)"\]|\[(\d+)\]|([^.[\]]+)/g)].map((m) =>
+    m[1] !== undefined ? (JSON.parse(`"${m[1]}"`) as string) : m[2] !== undefined ? Number(m[2]) : m[3]!,
+  );
+}
+
 export function getPath(obj: unknown, path: string): unknown {
-  const parts = [...path.matchAll(/\["((?:[^"\\]|\\.)*)"\]|\[(\d+)\]|([^.[\]]+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
   let cur: unknown = obj;
-  for (const p of parts) {
-    if (cur === null || typeof cur !== "object") return undefined;
-    cur = (cur as Record<string, unknown>)[p];
+  for (const p of parsePath(path)) {
+    if (cur === null || typeof cur !== "object" || !Object.hasOwn(cur, p)) return undefined;
+    cur = (cur as Record<string | number, unknown>)[p];
   }
   return cur;
 }
 
+/** Appends a key to a property path in the engine's notation, quoting keys that are not plain names. */
+export function joinPath(path: string, key: string | number): string {
+  if (typeof key === "number") return `${path}[${key}]`;
+  if (/^[A-Za-z_][\w]*$/.test(key)) return path === "" ? key : `${path}.${key}`;
+  return `${path}[${JSON.stringify(key)}]`;
+}
+
+function isSecretValue(v: unknown): boolean {
+  return v === MASK || (v !== null && typeof v === "object" && Object.hasOwn(v, SECRET_SIG));
+}
+
 function containsMask(v: unknown): boolean {
-  if (v === MASK) return true;
+  if (isSecretValue(v)) return true;
   if (v !== null && typeof v === "object") return Object.values(v).some(containsMask);
   return false;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v) && !isSecretValue(v);
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  // Two masked values look alike whatever they hide; the engine's own diff is what tells them apart.
+  if (isSecretValue(a) && isSecretValue(b)) return true;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
+  if (isPlainObject(a) && isPlainObject(b)) {
+    const ka = Object.keys(a);
+    return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && sameValue(a[k], b[k]));
+  }
+  return false;
+}
+
+export interface ValueChange {
+  path: string;
+  /** add, delete, update; from the engine also its replace kinds. */
+  kind: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+/** Every difference between two JSON values, at the deepest path both sides still have. */
+export function diffValues(before: unknown, after: unknown, path = ""): ValueChange[] {
+  if (sameValue(before, after)) return [];
+  if (isPlainObject(before) && isPlainObject(after)) {
+    const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+    return keys.flatMap((k) => {
+      const p = joinPath(path, k);
+      if (!Object.hasOwn(before, k)) return [{ path: p, kind: "add", after: after[k] }];
+      if (!Object.hasOwn(after, k)) return [{ path: p, kind: "delete", before: before[k] }];
+      return diffValues(before[k], after[k], p);
+    });
+  }
+  if (Array.isArray(before) && Array.isArray(after)) {
+    return Array.from({ length: Math.max(before.length, after.length) }, (_, i) => {
+      const p = joinPath(path, i);
+      if (i >= before.length) return [{ path: p, kind: "add", after: after[i] }];
+      if (i >= after.length) return [{ path: p, kind: "delete", before: before[i] }];
+      return diffValues(before[i], after[i], p);
+    }).flat();
+  }
+  return [{ path, kind: "update", before, after }];
 }
 
 function nameOf(urn: string): string {
   return urn.split("::").at(-1) ?? urn;
 }
 
-function fieldChanges(m: StepEventMetadata, side: "inputs" | "outputs"): FieldChange[] {
-  const keyMaterial = KEY_MATERIAL[m.type];
+/** A field change as the report shows it: values only when neither the type nor the value is secret. */
+export function maskedChange(type: string, c: ValueChange): FieldChange {
+  const secret = MASK_ALL.has(type) || containsMask(c.before) || containsMask(c.after);
+  const change: FieldChange = { path: c.path, kind: c.kind, secret };
+  if (!secret) Object.assign(change, { before: c.before, after: c.after });
+  return change;
+}
+
+/** The fields the engine's own diff names (detailedDiff, or only the top-level keys it changed). */
+function engineDiffFields(m: StepEventMetadata, side: "inputs" | "outputs"): FieldChange[] {
   const diff = m.detailedDiff ?? Object.fromEntries((m.diffs ?? []).map((d) => [d, { kind: "update", inputDiff: side === "inputs" }]));
-  return Object.entries(diff)
-    .map(([path, d]) => {
-      const before = getPath(m.old?.[side], path);
-      const after = getPath(m.new?.[side], path);
-      const secret = (keyMaterial?.test(path) ?? false) || containsMask(before) || containsMask(after);
-      const change: FieldChange = { path, kind: d.kind, secret };
-      if (!secret) Object.assign(change, { before, after });
-      return change;
-    })
-    .sort((a, b) => a.path.localeCompare(b.path));
+  return Object.entries(diff).map(([path, d]) =>
+    maskedChange(m.type, { path, kind: d.kind, before: getPath(m.old?.[side], path), after: getPath(m.new?.[side], path) }),
+  );
+}
+
+/** What changed out of band: the recorded outputs against the refreshed ones, whatever the program sets. */
+function outputFields(m: StepEventMetadata): FieldChange[] {
+  if (m.old === undefined || m.new === undefined || m.op === "delete") return [];
+  return diffValues(m.old.outputs, m.new.outputs)
+    .filter((c) => !SERVER_MANAGED.test(c.path))
+    .map((c) => maskedChange(m.type, c));
+}
+
+function unionByPath(...lists: FieldChange[][]): FieldChange[] {
+  const byPath = new Map<string, FieldChange>();
+  for (const f of lists.flat()) if (!byPath.has(f.path)) byPath.set(f.path, f);
+  return [...byPath.values()].sort((a, b) => a.path.localeCompare(b.path));
 }
 
 /**
- * Drift in the step events of one engine run. For a refresh preview the fields compare the recorded
- * state with the live objects (outputs); for a preview they compare the program with the state (inputs).
+ * Drift in the events of one engine run. For a refresh preview: the resource outputs events, which
+ * carry the recorded state (old) and the refreshed one (new), compared field by field. For a preview:
+ * the step events, comparing the program with the state (inputs).
  */
 export function driftFromEvents(events: EngineEvent[], kind: "refresh" | "preview"): DriftedResource[] {
   const out: DriftedResource[] = [];
   for (const e of events) {
-    const m = e.resourcePreEvent?.metadata;
+    const m = kind === "refresh" ? e.resOutputsEvent?.metadata : e.resourcePreEvent?.metadata;
     if (m === undefined || m.type === "pulumi:pulumi:Stack" || m.type.startsWith("pulumi:providers:")) continue;
-    const fields = fieldChanges(m, kind === "refresh" ? "outputs" : "inputs");
+    const fields = kind === "refresh" ? unionByPath(engineDiffFields(m, "outputs"), outputFields(m)) : unionByPath(engineDiffFields(m, "inputs"));
     if (NO_CHANGE.has(m.op) && fields.length === 0) continue;
-    out.push({ type: m.type, name: nameOf(m.urn), op: m.op, fields });
+    out.push({ type: m.type, name: nameOf(m.urn), op: NO_CHANGE.has(m.op) ? CHANGED_OUTSIDE : m.op, fields });
   }
   return out;
 }
@@ -92,7 +182,7 @@ export function mergeDrift(refresh: DriftedResource[], preview: DriftedResource[
       byKey.set(k, { ...r, fields: [...r.fields] });
       continue;
     }
-    if (!NO_CHANGE.has(r.op)) seen.op = r.op;
+    if (!NO_CHANGE.has(r.op) && r.op !== CHANGED_OUTSIDE) seen.op = r.op;
     for (const f of r.fields) if (!seen.fields.some((x) => x.path === f.path)) seen.fields.push(f);
   }
   return [...byKey.values()];
@@ -119,7 +209,7 @@ export function formatReport(report: DriftReport): string {
       : `stack ${report.stack}: ${report.drifted.length} resource(s) drifted; \`pulumi up --refresh\` restores them, \`pulumi refresh\` accepts the live state`,
   );
   for (const r of report.drifted) {
-    lines.push(`  ${r.type} ${r.name}: ${r.op}`);
+    lines.push(`  ${r.type} ${r.name}: ${r.op === CHANGED_OUTSIDE ? "changed out of band in fields the program does not set (up leaves them)" : r.op}`);
     for (const f of r.fields) lines.push(`    ${f.path}: ${f.secret ? "changed (secret)" : `${show(f.before)} → ${show(f.after)}`}`);
   }
   if (report.encryption !== undefined) lines.push(`encryption: ${report.encryption.verdict}: ${report.encryption.summary}`);
