@@ -7,65 +7,116 @@ import { parseIp } from './ip';
 import { describeFailure, type Kubectl } from './kubectl';
 import type { WireNodeResult, WireResult } from './report';
 
-// The wire check, after Cilium's pod-to-pod-encryption tests: a client pod on node A talks to a
-// server pod on node B while a host-network tcpdump on each node captures what leaves that
-// node (-Q out: IPsec re-injects decrypted packets on the receiving NIC, so only egress proves
-// anything). A ping between the two nodes carrying a marker is the positive control: node
-// traffic is plaintext, so the capture must show it unless it is blind.
+// The wire check, after Cilium's pod-to-pod-encryption tests: per sampled node pair, a client pod
+// on one node talks to a server pod on the other while a host-network tcpdump on each of the two
+// nodes captures what leaves that node (-Q out: IPsec re-injects decrypted packets on the
+// receiving NIC, so only egress proves anything). A ping between the two nodes carrying a marker
+// is the positive control: node traffic is plaintext, so the capture must show it unless it is
+// blind.
 
 export const CONTROL_MARKER = Buffer.from('cilium-enc-probe', 'ascii');
 export const SERVER_PORT = 8080;
+// Upper bound of a capture; it is stopped as soon as the pair's traffic is done.
 const CAPTURE_SECONDS = 20;
 const SNAPLEN = 512;
+const REQUESTS_PER_ADDRESS = 3;
+// Pairs checked at once: each holds two long-running execs (the captures) plus short ones, so
+// this bounds the kubectl processes and API server streams of the wire check.
+export const PAIRS_IN_FLIGHT = 8;
 const LABEL = 'app.kubernetes.io/managed-by';
 const LABEL_VALUE = 'cilium-encryption-verifier';
 
-export interface WirePlan {
-  namespace: string;
+export interface WirePair {
+  index: number;
   client: NodeInfo;
   server: NodeInfo;
 }
 
-// Workers first: control-plane nodes opt out of WireGuard node encryption by default and may
-// carry no workload traffic at all.
-export function pickNodes(nodes: readonly NodeInfo[]): { client: NodeInfo; server: NodeInfo } | string {
+// The sample of node pairs, bounded and covering every node. Nodes with an InternalIP are put in
+// order, workers first (control-plane nodes opt out of WireGuard node encryption by default and
+// may carry no workload traffic), each group by name; consecutive nodes form a pair, the first
+// as client, the second as server; with an odd count the last node is client toward the first.
+// So every node is sender or receiver of exactly one pair (the first node of two when the count
+// is odd): ceil(n/2) pairs, never the n(n-1) of all pairs. Both directions of each pair are
+// asserted (each node's capture sees its own egress: requests on the client, responses on the
+// server), so every node's egress is checked once.
+export function samplePairs(nodes: readonly NodeInfo[]): WirePair[] | string {
   const usable = nodes.filter((n) => n.internalIPs.some((ip) => parseIp(ip)));
-  const ordered = [...usable.filter((n) => !n.controlPlane), ...usable.filter((n) => n.controlPlane)];
+  const byName = (a: NodeInfo, b: NodeInfo): number => a.name.localeCompare(b.name);
+  const ordered = [...usable.filter((n) => !n.controlPlane).sort(byName), ...usable.filter((n) => n.controlPlane).sort(byName)];
   if (ordered.length < 2) {
     return `needs two nodes with a Cilium agent and an InternalIP address, found ${ordered.length}`;
   }
-  return { client: ordered[0]!, server: ordered[1]! };
+  const pairs: WirePair[] = [];
+  for (let i = 0; i + 1 < ordered.length; i += 2) pairs.push({ index: pairs.length, client: ordered[i]!, server: ordered[i + 1]! });
+  if (ordered.length % 2 === 1) pairs.push({ index: pairs.length, client: ordered[ordered.length - 1]!, server: ordered[0]! });
+  return pairs;
 }
 
-function pod(name: string, node: string, spec: Record<string, unknown>): Record<string, unknown> {
+export interface PairPods {
+  server: string;
+  client: string;
+  captureClient: string;
+  captureServer: string;
+}
+
+export function podNames(index: number): PairPods {
+  return { server: `p${index}-server`, client: `p${index}-client`, captureClient: `p${index}-capture-client`, captureServer: `p${index}-capture-server` };
+}
+
+// Least privilege. The workload pods run as nobody with no capability at all. The capture pods
+// need the host network (to see the node's NIC) and, of all capabilities, only NET_RAW: tcpdump
+// opens a packet socket and ping an ICMP socket; `-p` keeps tcpdump from asking for promiscuous
+// mode (only this node's own egress is wanted), `ip route get`, `timeout` and `pkill` of a
+// process of the same user need none. Nothing is privileged, nothing can gain privileges, and no
+// root filesystem is writable (the capture goes to stdout).
+const RESTRICTED = {
+  allowPrivilegeEscalation: false,
+  privileged: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+export const WORKLOAD_SECURITY = { ...RESTRICTED, runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534 };
+// Capabilities only take effect for root in a container (Kubernetes sets no ambient ones).
+export const CAPTURE_SECURITY = { ...RESTRICTED, runAsUser: 0, capabilities: { drop: ['ALL'], add: ['NET_RAW'] } };
+
+function pod(name: string, role: string, pair: number, node: string, spec: Record<string, unknown>): Record<string, unknown> {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, labels: { [LABEL]: LABEL_VALUE, 'cilium-encryption-verifier/role': name } },
+    metadata: { name, labels: { [LABEL]: LABEL_VALUE, 'cilium-encryption-verifier/role': role, 'cilium-encryption-verifier/pair': String(pair) } },
     spec: {
       nodeName: node,
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: 0,
       automountServiceAccountToken: false,
+      enableServiceLinks: false,
       tolerations: [{ operator: 'Exists' }],
       ...spec,
     },
   };
 }
 
-export function wireManifests(plan: WirePlan, workloadImage: string, captureImage: string): Record<string, unknown> {
-  const capture = (name: string, node: string): Record<string, unknown> =>
-    pod(name, node, {
+export function wireManifests(namespace: string, pairs: readonly WirePair[], workloadImage: string, captureImage: string): Record<string, unknown> {
+  const capture = (name: string, pair: number, node: string): Record<string, unknown> =>
+    pod(name, 'capture', pair, node, {
       hostNetwork: true,
-      containers: [
-        {
-          name: 'capture',
-          image: captureImage,
-          command: ['sleep', '3600'],
-          securityContext: { capabilities: { add: ['NET_RAW', 'NET_ADMIN'] } },
-        },
-      ],
+      containers: [{ name: 'capture', image: captureImage, command: ['sleep', '3600'], securityContext: CAPTURE_SECURITY }],
     });
+  const pods = pairs.flatMap((p) => {
+    const n = podNames(p.index);
+    return [
+      pod(n.server, 'server', p.index, p.server.name, {
+        containers: [{ name: 'server', image: workloadImage, command: ['httpd', '-f', '-p', String(SERVER_PORT), '-h', '/etc'], securityContext: WORKLOAD_SECURITY }],
+      }),
+      pod(n.client, 'client', p.index, p.client.name, {
+        containers: [{ name: 'client', image: workloadImage, command: ['sleep', '3600'], securityContext: WORKLOAD_SECURITY }],
+      }),
+      capture(n.captureClient, p.index, p.client.name),
+      capture(n.captureServer, p.index, p.server.name),
+    ];
+  });
   return {
     apiVersion: 'v1',
     kind: 'List',
@@ -73,19 +124,11 @@ export function wireManifests(plan: WirePlan, workloadImage: string, captureImag
       {
         apiVersion: 'v1',
         kind: 'Namespace',
-        metadata: {
-          name: plan.namespace,
-          labels: { [LABEL]: LABEL_VALUE, 'pod-security.kubernetes.io/enforce': 'privileged' },
-        },
+        // hostNetwork is outside the baseline Pod Security level, so the namespace must admit
+        // "privileged"; the pods themselves are not.
+        metadata: { name: namespace, labels: { [LABEL]: LABEL_VALUE, 'pod-security.kubernetes.io/enforce': 'privileged' } },
       },
-      ...[
-        pod('server', plan.server.name, {
-          containers: [{ name: 'server', image: workloadImage, command: ['httpd', '-f', '-p', String(SERVER_PORT), '-h', '/etc'] }],
-        }),
-        pod('client', plan.client.name, { containers: [{ name: 'client', image: workloadImage, command: ['sleep', '3600'] }] }),
-        capture('capture-client', plan.client.name),
-        capture('capture-server', plan.server.name),
-      ].map((p) => ({ ...p, metadata: { ...(p.metadata as object), namespace: plan.namespace } })),
+      ...pods.map((p) => ({ ...p, metadata: { ...(p.metadata as object), namespace } })),
     ],
   };
 }
@@ -126,6 +169,7 @@ export interface WireDeps {
   now(): number;
   log(line: string): void;
   randomSuffix?: () => string;
+  pairsInFlight?: number;
 }
 
 export interface WireInput {
@@ -137,108 +181,50 @@ export interface WireInput {
   deadline: number;
 }
 
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
 export async function runWireCheck(input: WireInput, deps: WireDeps): Promise<WireResult> {
-  const picked = pickNodes(input.nodes);
-  if (typeof picked === 'string') return { verdict: 'error', reason: picked, nodes: [] };
+  const pairs = samplePairs(input.nodes);
+  if (typeof pairs === 'string') return { verdict: 'error', reason: pairs, nodes: [] };
   const suffix = deps.randomSuffix ? deps.randomSuffix() : randomBytes(3).toString('hex');
-  const plan: WirePlan = { namespace: `cilium-encryption-verify-${suffix}`, ...picked };
+  const namespace = `cilium-encryption-verify-${suffix}`;
   const { kubectl, log } = deps;
-  const ns = ['-n', plan.namespace];
-  log(`wire check: client on ${plan.client.name}, server on ${plan.server.name}, namespace ${plan.namespace}`);
+  log(`wire check: ${pairs.length} node pair(s) covering ${new Set(pairs.flatMap((p) => [p.client.name, p.server.name])).size} node(s), namespace ${namespace}`);
   const applied = await kubectl.run(['apply', '-f', '-', '-o', 'name'], {
-    input: JSON.stringify(wireManifests(plan, input.args.workloadImage, input.args.captureImage)),
+    input: JSON.stringify(wireManifests(namespace, pairs, input.args.workloadImage, input.args.captureImage)),
+    timeoutMs: 120_000,
   });
   try {
     if (applied.code !== 0) return { verdict: 'error', reason: `cannot create the test pods: ${describeFailure(applied)}`, nodes: [] };
-    const pods = await waitForPods(plan.namespace, ['server', 'client', 'capture-client', 'capture-server'], input.deadline, deps);
+    const expected = pairs.flatMap((p) => Object.values(podNames(p.index)));
+    const pods = await waitForPods(namespace, expected, input.deadline, deps);
     if (typeof pods === 'string') return { verdict: 'error', reason: pods, nodes: [] };
-    const server = pods.get('server')!;
-    const client = pods.get('client')!;
 
-    const sides = [
-      { role: 'client' as const, node: plan.client, peer: plan.server, pod: 'capture-client' },
-      { role: 'server' as const, node: plan.server, peer: plan.client, pod: 'capture-server' },
-    ];
-    const nodeAddrs = (n: NodeInfo): string[] => [...n.internalIPs, ...(input.internalIps.get(n.name) ?? [])];
-    const filter = captureFilter(nodeAddrs(plan.client), nodeAddrs(plan.server), client.ips, server.ips);
-
-    const devices: string[] = [];
-    for (const s of sides) {
-      const peerIp = s.peer.internalIPs[0]!;
-      const r = await kubectl.run([...ns, 'exec', s.pod, '--', 'ip', '-j', 'route', 'get', peerIp], { timeoutMs: 30_000 });
-      const dev = r.code === 0 ? parseRouteDevice(r.stdout.toString('utf8')) : null;
-      if (!dev) return { verdict: 'error', reason: `cannot find the egress interface on ${s.node.name}: ${r.code === 0 ? 'no device in "ip -j route get" output' : describeFailure(r)}`, nodes: [] };
-      devices.push(dev);
-    }
-
-    const captures = sides.map((s, i) =>
-      kubectl.start(
-        [...ns, 'exec', s.pod, '--', 'timeout', '-s', 'INT', String(CAPTURE_SECONDS), 'tcpdump', '-i', devices[i]!, '-Q', 'out', '-U', '-n', '-s', String(SNAPLEN), '-w', '-', filter],
-        { timeoutMs: (CAPTURE_SECONDS + 30) * 1000 },
-      ),
-    );
-    const listening = await Promise.all(captures.map((c) => c.waitForStderr(/listening on/, 15_000)));
-    const notListening = listening.flatMap((ok, i) => (ok ? [] : [sides[i]!.node.name]));
-    if (notListening.length > 0) {
-      captures.forEach((c) => c.kill());
-      const why = await Promise.all(captures.map((c) => c.done));
-      return { verdict: 'error', reason: `tcpdump did not start on ${notListening.join(', ')}: ${why.map(describeFailure).join('; ')}`, nodes: [] };
-    }
-    log('wire check: captures running, sending test traffic');
-
-    const trafficErrors: string[] = [];
-    for (const ip of server.ips) {
-      const host = ip.includes(':') ? `[${ip}]` : ip;
-      for (let i = 0; i < 3; i++) {
-        const r = await kubectl.run([...ns, 'exec', 'client', '--', 'wget', '-q', '-O', '/dev/null', '-T', '5', `http://${host}:${SERVER_PORT}/hostname`], { timeoutMs: 30_000 });
-        if (r.code !== 0) trafficErrors.push(`client to server ${ip}: ${describeFailure(r)}`);
+    const results = await mapLimit(pairs, deps.pairsInFlight ?? PAIRS_IN_FLIGHT, async (p) => {
+      if (deps.now() >= input.deadline) {
+        return [p.client, p.server].map((n, i) => failedSide(n, i === 0 ? 'client' : 'server', 'not captured: the verification timeout ran out first'));
       }
-    }
-    for (const s of sides) {
-      const r = await kubectl.run([...ns, 'exec', s.pod, '--', 'ping', '-c', '3', '-i', '0.2', '-W', '2', '-p', CONTROL_MARKER.toString('hex'), s.peer.internalIPs[0]!], { timeoutMs: 30_000 });
-      if (r.code !== 0) log(`wire check: control ping from ${s.node.name} failed (${describeFailure(r)})`);
-    }
-    const results = await Promise.all(captures.map((c) => c.done));
-    if (trafficErrors.length > 0) {
-      return { verdict: 'error', reason: `test traffic between the pods failed: ${trafficErrors.slice(0, 3).join('; ')}`, nodes: [] };
-    }
-
-    const nodeEncryption = input.args.mode === 'wireguard' && (input.args.nodeEncryption ?? input.cfg.nodeEncryption) && !plan.client.controlPlane && !plan.server.controlPlane;
-    const opts: ClassifyOptions = {
-      mode: input.args.mode,
-      tunnelPorts: new Map<number, 'vxlan' | 'geneve'>([[8472, 'vxlan'], [4789, 'vxlan'], [6081, 'geneve'], [input.cfg.tunnelPort, input.cfg.tunnelProtocol]]),
-      overlayMustBeEncrypted: input.args.mode === 'wireguard' || atLeast(input.args.ciliumVersion, 18),
-      hostTrafficMustBeEncrypted: nodeEncryption,
-      podAddresses: [...client.ips, ...server.ips],
-      podCidrs: input.nodes.flatMap((n) => n.podCIDRs),
-      nodeAddresses: [...nodeAddrs(plan.client), ...nodeAddrs(plan.server)],
-      controlMarker: nodeEncryption ? null : CONTROL_MARKER,
-    };
-    const nodes: WireNodeResult[] = sides.map((s, i) => {
-      const r = results[i]!;
-      // `timeout` exits 124 when it stopped tcpdump, which is the normal end of a capture.
-      if (r.code !== 0 && r.code !== 124) {
-        return { node: s.node.name, role: s.role, interface: devices[i]!, verdict: 'error', reasons: [`tcpdump failed: ${describeFailure(r)}`], counts: null };
-      }
-      try {
-        const summary = summarizeCapture(new Uint8Array(r.stdout), opts);
-        const judged = judgeCapture(summary, input.args.mode, !nodeEncryption);
-        const { samples: _s, problems: _p, espSpis, ...counts } = summary;
-        return {
-          node: s.node.name, role: s.role, interface: devices[i]!, verdict: judged.verdict, reasons: judged.reasons,
-          counts: { ...counts, espSpis: espSpis.map((x) => `0x${x.toString(16)}`) },
-        };
-      } catch (e) {
-        return { node: s.node.name, role: s.role, interface: devices[i]!, verdict: 'error', reasons: [`capture unreadable: ${(e as Error).message}`], counts: null };
-      }
+      return checkPair(p, pods, namespace, input, deps);
     });
+    const nodes = results.flat();
     const errored = nodes.filter((n) => n.verdict === 'error');
     const verdict: WireVerdict = errored.length > 0 && !nodes.some((n) => n.verdict === 'plaintext') ? 'inconclusive' : combineWire(nodes);
     return {
       verdict,
-      positiveControl: nodeEncryption
-        ? 'not applicable: WireGuard node encryption encrypts node-to-node traffic, so no plaintext probe exists; ESP/WireGuard evidence is required instead'
-        : 'plaintext ping between the two nodes carrying the marker "cilium-enc-probe" must be captured on each node',
+      positiveControl: nodeEncryptionOn(input, null)
+        ? 'plaintext ping between the two nodes of each pair carrying the marker "cilium-enc-probe" must be captured on each node; not applicable to pairs of workers under WireGuard node encryption (node-to-node traffic is encrypted there, so ESP/WireGuard evidence is required instead)'
+        : 'plaintext ping between the two nodes of each pair carrying the marker "cilium-enc-probe" must be captured on each node',
       nodes,
       reasons: [],
     };
@@ -246,32 +232,150 @@ export async function runWireCheck(input: WireInput, deps: WireDeps): Promise<Wi
     if (e instanceof ClusterDataError) return { verdict: 'error', reason: e.message, nodes: [] };
     throw e;
   } finally {
-    const del = await kubectl.run(['delete', 'namespace', plan.namespace, '--ignore-not-found', '--wait=false']);
-    log(del.code === 0 ? `wire check: deleted namespace ${plan.namespace}` : `wire check: could not delete namespace ${plan.namespace}: ${describeFailure(del)}`);
+    const del = await kubectl.run(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=false']);
+    log(del.code === 0 ? `wire check: deleted namespace ${namespace}` : `wire check: could not delete namespace ${namespace}: ${describeFailure(del)}`);
   }
 }
 
+function failedSide(node: NodeInfo, role: 'client' | 'server', reason: string, iface: string | null = null): WireNodeResult {
+  return { node: node.name, role, interface: iface, verdict: 'error', reasons: [reason], counts: null };
+}
+
+// WireGuard node encryption asserted, and (for a pair) both nodes workers: control-plane nodes
+// opt out by default.
+function nodeEncryptionOn(input: WireInput, pair: WirePair | null): boolean {
+  const on = input.args.mode === 'wireguard' && (input.args.nodeEncryption ?? input.cfg.nodeEncryption);
+  return on && (pair === null || (!pair.client.controlPlane && !pair.server.controlPlane));
+}
+
+async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, namespace: string, input: WireInput, deps: WireDeps): Promise<WireNodeResult[]> {
+  const { kubectl, log } = deps;
+  const ns = ['-n', namespace];
+  const names = podNames(pair.index);
+  const server = pods.get(names.server)!;
+  const client = pods.get(names.client)!;
+  const sides = [
+    { role: 'client' as const, node: pair.client, peer: pair.server, pod: names.captureClient },
+    { role: 'server' as const, node: pair.server, peer: pair.client, pod: names.captureServer },
+  ];
+  const failAll = (reason: string, devices: Array<string | null> = [null, null]): WireNodeResult[] =>
+    sides.map((s, i) => failedSide(s.node, s.role, reason, devices[i] ?? null));
+  log(`wire check: pair ${pair.index}: client on ${pair.client.name}, server on ${pair.server.name}`);
+  const nodeAddrs = (n: NodeInfo): string[] => [...n.internalIPs, ...(input.internalIps.get(n.name) ?? [])];
+  const filter = captureFilter(nodeAddrs(pair.client), nodeAddrs(pair.server), client.ips, server.ips);
+
+  const devices = await Promise.all(
+    sides.map(async (s) => {
+      const r = await kubectl.run([...ns, 'exec', s.pod, '--', 'ip', '-j', 'route', 'get', s.peer.internalIPs[0]!], { timeoutMs: 30_000 });
+      return { dev: r.code === 0 ? parseRouteDevice(r.stdout.toString('utf8')) : null, r };
+    }),
+  );
+  const noDevice = devices.findIndex((d) => !d.dev);
+  if (noDevice >= 0) {
+    const d = devices[noDevice]!;
+    return failAll(`cannot find the egress interface on ${sides[noDevice]!.node.name}: ${d.r.code === 0 ? 'no device in "ip -j route get" output' : describeFailure(d.r)}`);
+  }
+  const devs = devices.map((d) => d.dev!);
+
+  const captures = sides.map((s, i) =>
+    kubectl.start(
+      [...ns, 'exec', s.pod, '--', 'timeout', '-s', 'INT', String(CAPTURE_SECONDS), 'tcpdump', '-i', devs[i]!, '-p', '-Q', 'out', '-U', '-n', '-s', String(SNAPLEN), '-w', '-', filter],
+      { timeoutMs: (CAPTURE_SECONDS + 30) * 1000 },
+    ),
+  );
+  const listening = await Promise.all(captures.map((c) => c.waitForStderr(/listening on/, 15_000)));
+  const notListening = listening.flatMap((ok, i) => (ok ? [] : [sides[i]!.node.name]));
+  if (notListening.length > 0) {
+    captures.forEach((c) => c.kill());
+    const why = await Promise.all(captures.map((c) => c.done));
+    return failAll(`tcpdump did not start on ${notListening.join(', ')}: ${why.map(describeFailure).join('; ')}`, devs);
+  }
+
+  const trafficErrors: string[] = [];
+  for (const ip of server.ips) {
+    const host = ip.includes(':') ? `[${ip}]` : ip;
+    const urls = Array.from({ length: REQUESTS_PER_ADDRESS }, () => `http://${host}:${SERVER_PORT}/hostname`);
+    const r = await kubectl.run([...ns, 'exec', names.client, '--', 'wget', '-q', '-O', '/dev/null', '-T', '5', ...urls], { timeoutMs: 60_000 });
+    if (r.code !== 0) trafficErrors.push(`client to server ${ip}: ${describeFailure(r)}`);
+  }
+  await Promise.all(
+    sides.map(async (s) => {
+      const r = await kubectl.run([...ns, 'exec', s.pod, '--', 'ping', '-c', '3', '-i', '0.2', '-W', '2', '-p', CONTROL_MARKER.toString('hex'), s.peer.internalIPs[0]!], { timeoutMs: 30_000 });
+      if (r.code !== 0) log(`wire check: control ping from ${s.node.name} failed (${describeFailure(r)})`);
+    }),
+  );
+  // The traffic is done: stop the captures now rather than at their time limit. tcpdump ends
+  // cleanly on SIGINT and flushes; a failed stop only means waiting for the limit.
+  await Promise.all(sides.map((s) => kubectl.run([...ns, 'exec', s.pod, '--', 'pkill', '-INT', '-x', 'tcpdump'], { timeoutMs: 30_000 })));
+  const results = await Promise.all(captures.map((c) => c.done));
+  if (trafficErrors.length > 0) return failAll(`test traffic between the pods failed: ${trafficErrors.slice(0, 3).join('; ')}`, devs);
+
+  const nodeEncryption = nodeEncryptionOn(input, pair);
+  const opts: ClassifyOptions = {
+    mode: input.args.mode,
+    tunnelPorts: new Map<number, 'vxlan' | 'geneve'>([[8472, 'vxlan'], [4789, 'vxlan'], [6081, 'geneve'], [input.cfg.tunnelPort, input.cfg.tunnelProtocol]]),
+    overlayMustBeEncrypted: input.args.mode === 'wireguard' || atLeast(input.args.ciliumVersion, 18),
+    hostTrafficMustBeEncrypted: nodeEncryption,
+    podAddresses: [...client.ips, ...server.ips],
+    podCidrs: input.nodes.flatMap((n) => n.podCIDRs),
+    nodeAddresses: [...nodeAddrs(pair.client), ...nodeAddrs(pair.server)],
+    controlMarker: nodeEncryption ? null : CONTROL_MARKER,
+  };
+  return sides.map((s, i) => {
+    const r = results[i]!;
+    // `timeout` exits 124 when it stopped tcpdump at the limit; 0 when pkill ended it first.
+    if (r.code !== 0 && r.code !== 124) return failedSide(s.node, s.role, `tcpdump failed: ${describeFailure(r)}`, devs[i]!);
+    try {
+      const summary = summarizeCapture(new Uint8Array(r.stdout), opts);
+      const judged = judgeCapture(summary, input.args.mode, !nodeEncryption);
+      const { samples: _s, problems: _p, espSpis, ...counts } = summary;
+      return {
+        node: s.node.name, role: s.role, interface: devs[i]!, verdict: judged.verdict, reasons: judged.reasons,
+        counts: { ...counts, espSpis: espSpis.map((x) => `0x${x.toString(16)}`) },
+      };
+    } catch (e) {
+      return failedSide(s.node, s.role, `capture unreadable: ${(e as Error).message}`, devs[i]!);
+    }
+  });
+}
+
+// One list call per round, whatever the number of pairs.
 async function waitForPods(namespace: string, names: readonly string[], deadline: number, deps: WireDeps): Promise<Map<string, PodInfo> | string> {
   const limit = Math.min(deadline, deps.now() + 180_000);
-  let last = 'no pod status read yet';
+  const wanted = new Set(names);
   for (;;) {
-    const ready = new Map<string, PodInfo>();
-    const waiting: string[] = [];
-    for (const name of names) {
-      const r = await deps.kubectl.run(['-n', namespace, 'get', 'pod', name, '-o', 'json']);
-      if (r.code !== 0) {
-        waiting.push(`${name} (${describeFailure(r)})`);
-        continue;
+    const r = await deps.kubectl.run(['-n', namespace, 'get', 'pods', '-l', `${LABEL}=${LABEL_VALUE}`, '-o', 'json'], { timeoutMs: 60_000 });
+    let last: string;
+    if (r.code !== 0) {
+      last = `pods not readable (${describeFailure(r)})`;
+    } else {
+      const ready = new Map<string, PodInfo>();
+      const waiting: string[] = [];
+      for (const p of parsePodList(r.stdout.toString('utf8'))) {
+        if (!wanted.has(p.name)) continue;
+        if (p.phase === 'Failed' || p.phase === 'Succeeded') return `test pod ${p.name} ended (${p.phase}) before the check`;
+        if (p.ready && p.ips.length > 0) ready.set(p.name, p);
+        else waiting.push(`${p.name} (${p.phase})`);
       }
-      const p = parsePod(r.stdout.toString('utf8'));
-      if (p.phase === 'Failed' || p.phase === 'Succeeded') return `test pod ${name} ended (${p.phase}) before the check`;
-      if (p.ready && p.ips.length > 0) ready.set(name, p);
-      else waiting.push(`${name} (${p.phase})`);
+      const missing = names.filter((n) => !ready.has(n) && !waiting.some((w) => w.startsWith(`${n} `)));
+      if (waiting.length === 0 && missing.length === 0) return ready;
+      const all = [...waiting, ...missing.map((n) => `${n} (not created)`)];
+      last = `${all.slice(0, 5).join(', ')}${all.length > 5 ? ` and ${all.length - 5} more` : ''}`;
     }
-    if (waiting.length === 0) return ready;
-    last = waiting.join(', ');
     if (deps.now() >= limit) return `test pods not ready in time: ${last}`;
     deps.log(`wire check: waiting for test pods: ${last}`);
     await deps.sleep(2000);
   }
+}
+
+function parsePodList(json: string): PodInfo[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch (e) {
+    throw new ClusterDataError(`pod list is not JSON: ${(e as Error).message}`);
+  }
+  const items = (doc as { items?: unknown }).items;
+  if (!Array.isArray(items)) throw new ClusterDataError('pod list has no items');
+  return items.map((item) => parsePod(JSON.stringify(item)));
 }
