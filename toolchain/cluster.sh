@@ -9,7 +9,9 @@
 #
 # Environment (all optional):
 #   TOOLCHAIN_BIN       bin dir from build.sh (default: ask build.sh, instant when built)
-#   CLUSTER_NODES       simulated node names (default "node-a node-b")
+#   CLUSTER_NODES       simulated node names (default "node-a node-b"), at most 1024
+#   CLUSTER_IP_FAMILIES ipv4 (default), dual or ipv6: the node addresses and pod CIDRs each
+#                       simulated node gets (see nodes_yaml)
 #   CLUSTER_EXEC_PATH   dir put first on PATH for `kubectl exec` commands; those run on
 #                       this host (kwok's local exec), not in a container
 #   CILIUM_STANDIN_DIR  passed through to `kubectl exec` commands
@@ -68,11 +70,55 @@ stop() {
   rm -rf "$dir"
 }
 
+# Node i (0-based) of CLUSTER_NODES gets, per family asked for:
+#   IPv4: InternalIP 198.18.0.0 + i + 1, pod CIDR the i-th /26 of 198.19.0.0/16 (so at most
+#         1024 nodes);
+#   IPv6: InternalIP 2001:db8::<i+1>, pod CIDR 2001:db8:1:<i>::/64.
+# 2001:db8::/32 is the IPv6 documentation prefix (RFC 3849). IPv4's documentation blocks
+# (RFC 5737) hold 3 x 256 addresses, too few for the 1,000-node benchmark, so IPv4 uses the
+# benchmarking block 198.18.0.0/15 (RFC 2544, not globally reachable). Nothing is ever sent to
+# these addresses: every command the verifier execs in a pod runs on this host (kwok's local
+# exec) and is answered by the stand-ins in test/sim/bin. Native routing needs
+# ipv4NativeRoutingCIDR 198.19.0.0/16 and ipv6NativeRoutingCIDR 2001:db8:1::/48.
+#
+# kwok v0.8.0 fills pod addresses from these (pkg/kwok/controllers/pod_controller.go,
+# funcPodIPsWith, used by kwokctl's pod-ready stage kustomize/stage/pod/fast/pod-ready.yaml):
+# a pod gets one address from each of its node's spec.podCIDRs (counting up from the CIDR's
+# first address, past the /26 if a node ever ran more than 62 pods); a hostNetwork pod gets
+# the node's InternalIPs, one per family (node_controller.go, getNodeHostIPs).
+node_families() {
+  case ${CLUSTER_IP_FAMILIES:-ipv4} in
+    ipv4) echo 4 ;;
+    dual) echo 4 6 ;;
+    ipv6) echo 6 ;;
+    *) log "CLUSTER_IP_FAMILIES must be ipv4, dual or ipv6, not '${CLUSTER_IP_FAMILIES}'"; return 1 ;;
+  esac
+}
+
 nodes_yaml() {
-  local n
+  local n i=0 fam families addresses cidrs first v6net
+  families=$(node_families) || return 1
   for n in ${CLUSTER_NODES:-node-a node-b}; do
-    # No addresses: kwok fills in Hostname=localhost, so API server -> "kubelet"
-    # traffic (exec) stays on loopback.
+    if ((i >= 1024)); then log "at most 1024 nodes: the IPv4 pod CIDRs are /26s of 198.19.0.0/16"; return 1; fi
+    addresses='' cidrs='' first=''
+    for fam in $families; do
+      if [[ $fam == 4 ]]; then
+        addresses+="  - {type: InternalIP, address: 198.18.$(((i + 1) >> 8)).$(((i + 1) & 255))}"$'\n'
+        cidrs+="  - 198.19.$((i >> 2)).$(((i & 3) * 64))/26"$'\n'
+      else
+        # RFC 5952 form, as the API server and kwok print it.
+        v6net=2001:db8:1:$(printf %x "$i")::/64
+        ((i == 0)) && v6net=2001:db8:1::/64
+        addresses+="  - {type: InternalIP, address: '2001:db8::$(printf %x $((i + 1)))'}"$'\n'
+        cidrs+="  - '$v6net'"$'\n'
+      fi
+      [[ -n $first ]] || first=${cidrs#  - }
+    done
+    # Hostname localhost, as kwok's node-initialize stage would fill it in
+    # (kustomize/stage/node/fast/node-initialize.yaml; NodeName is kwokctl's "localhost"):
+    # with --kubelet-preferred-address-types=Hostname the API server reaches the "kubelet"
+    # (kwok) on loopback only, never at the InternalIPs above. Status given on create is kept,
+    # as when a kubelet registers its node.
     cat <<EOF
 apiVersion: v1
 kind: Node
@@ -85,8 +131,16 @@ metadata:
     kubernetes.io/os: linux
     kubernetes.io/arch: amd64
     type: kwok
+spec:
+  podCIDR: ${first%$'\n'}
+  podCIDRs:
+${cidrs%$'\n'}
+status:
+  addresses:
+$addresses  - {type: Hostname, address: localhost}
 ---
 EOF
+    i=$((i + 1))
   done
 }
 
@@ -155,6 +209,8 @@ on_start_exit() {
 start() {
   local dir=$1 t0=$SECONDS
   [[ -e $dir/kubeconfig ]] && { log "$dir/kubeconfig exists: stop it first"; exit 1; }
+  # Refuse a bad CLUSTER_IP_FAMILIES or too many nodes before anything starts.
+  nodes_yaml >/dev/null
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   # Clean up on any failure so a broken start leaves no process behind.
