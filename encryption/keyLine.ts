@@ -82,6 +82,18 @@ const ID_FIELD = /^([1-9][0-9]?)\+$/;
 const HEX = /^[0-9a-f]+$/;
 
 /**
+ * A malformed line can carry key material in any field (fields shifted, a second key, a base64 key),
+ * so a field is quoted back only when its shape rules that out: short digits for the id and ICV, a
+ * kernel algorithm name (letters and parentheses, no run of 8 hex digits) for the AEAD.
+ */
+function fieldForMessage(field: string, safe: RegExp): string {
+  return safe.test(field) && !/[0-9a-f]{8}/i.test(field) ? JSON.stringify(field) : `a ${field.length}-character field (not shown: it may hold key material)`;
+}
+const SAFE_ID = /^[0-9+-]{1,4}$/;
+const SAFE_AEAD = /^[a-z0-9_]{1,24}\([a-z0-9_,()]{1,40}\)$/;
+const SAFE_ICV = /^[0-9]{1,4}$/;
+
+/**
  * Parses a line the way we require it to look: exactly one line, four fields separated by single
  * spaces, `+` after the id, an allow-listed AEAD, lowercase hex of a valid length, ICV 128.
  * Error messages never include the key material.
@@ -103,12 +115,12 @@ export function parseKeyLine(line: string): KeyLine {
   const [idField, aead, hex, icv] = fields as [string, string, string, string];
   const id = ID_FIELD.exec(idField);
   if (id === null) {
-    throw new KeyLineError(`key id field must be 1..15 followed by "+" (per-tunnel keys), got ${JSON.stringify(idField)}`);
+    throw new KeyLineError(`key id field must be 1..15 followed by "+" (per-tunnel keys), got ${fieldForMessage(idField, SAFE_ID)}`);
   }
   const keyId = Number(id[1]);
   assertKeyId(keyId);
   if (aead !== "rfc4106(gcm(aes))") {
-    throw new KeyLineError(`algorithm ${JSON.stringify(aead)} is not allowed; only rfc4106(gcm(aes)) (AES-GCM) is`);
+    throw new KeyLineError(`algorithm ${fieldForMessage(aead, SAFE_AEAD)} is not allowed; only rfc4106(gcm(aes)) (AES-GCM) is`);
   }
   if (!HEX.test(hex) || hex.length % 2 !== 0) {
     throw new KeyLineError("key material must be an even number of lowercase hex digits");
@@ -120,7 +132,7 @@ export function parseKeyLine(line: string): KeyLine {
     throw new KeyLineError(`key material is ${bytes} bytes; allowed: ${allowed}, each AES key + ${SALT_BYTES}-byte salt`);
   }
   if (icv !== String(ICV_BITS)) {
-    throw new KeyLineError(`last field is the ICV length in bits and must be ${ICV_BITS}, got ${JSON.stringify(icv)}`);
+    throw new KeyLineError(`last field is the ICV length in bits and must be ${ICV_BITS}, got ${fieldForMessage(icv, SAFE_ICV)}`);
   }
   return { keyId, algorithm, hex, icvBits: ICV_BITS };
 }
