@@ -1,0 +1,95 @@
+/**
+ * The value names and agent options the program knows, checked against Cilium's real chart of every
+ * pinned version (toolchain/pins.env CILIUM_VERSIONS), from the Go module cache that CI fills with
+ * `go mod download`.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { hostEnv, readLocalChart } from "../../config/files";
+import { encryptionAgentOptions } from "../../encryption/chartRules";
+import { parseCiliumVersion, type CiliumVersion } from "../../encryption/ciliumVersion";
+import { encryptionValues, knownEncryptionKeys, leafPaths, type EncryptionValuesInput } from "../../encryption/helmValues";
+
+const pins = readFileSync(join(__dirname, "../../toolchain/pins.env"), "utf8");
+const pinned = /^CILIUM_VERSIONS="([^"]+)"/m.exec(pins)?.[1]?.split(/\s+/).filter(Boolean) ?? [];
+
+function chartDir(version: string): string {
+  const out = execFileSync("go", ["mod", "download", "-json", `github.com/cilium/cilium@v${version}`], { encoding: "utf8", cwd: "/" });
+  const dir = (JSON.parse(out) as { Dir?: string; Error?: string }).Dir;
+  if (dir === undefined) throw new Error(`go mod download gave no Dir for cilium ${version}: ${out}`);
+  return join(dir, "install/kubernetes/cilium");
+}
+
+type Schema = { properties?: Record<string, Schema> };
+
+/** Dotted paths of the schema's leaves (properties without properties of their own). */
+function schemaLeaves(schema: Schema, prefix = ""): string[] {
+  return Object.entries(schema.properties ?? {}).flatMap(([k, sub]) => {
+    const path = prefix === "" ? k : `${prefix}.${k}`;
+    return sub.properties === undefined ? [path] : schemaLeaves(sub, path);
+  });
+}
+
+const ipsec: EncryptionValuesInput = { type: "ipsec", secretName: "cilium-ipsec-keys", keyFile: "keys", keyRotationDuration: "5m" };
+const strictMode = { cidr: "10.0.0.0/8", allowRemoteNodeIdentities: false };
+const settingsFor = (ver: CiliumVersion): EncryptionValuesInput[] => [
+  ipsec,
+  { type: "wireguard", nodeEncryption: true, persistentKeepalive: "25s" },
+  { type: "wireguard", nodeEncryption: false, persistentKeepalive: "0s", strictMode },
+  ...(ver.minor >= 19 ? [{ ...ipsec, strictMode }] : []),
+];
+/** Values outside `encryption` that the refusal rules read (encryption/chartRules.ts). */
+const READ_VALUES = ["extraConfig", "extraArgs", "extraEnv", "hostFirewall.enabled", "ipam.mode", "routingMode", "gke.enabled", "eni.enabled", "azure.enabled", "l7Proxy", "cni.chainingMode", "cni.chainingTarget"];
+
+describe("Cilium's real charts", () => {
+  it("every supported minor is pinned", () => {
+    assert.deepEqual(pinned.map((p) => (parseCiliumVersion(p) as CiliumVersion).minor), [16, 17, 18, 19, 20]);
+  });
+
+  for (const pin of pinned) {
+    describe(`cilium ${pin}`, () => {
+      const dir = chartDir(pin);
+      const ver = parseCiliumVersion(pin) as CiliumVersion;
+      const schema = JSON.parse(readFileSync(join(dir, "values.schema.json"), "utf8")) as Schema;
+      const leaves = new Set(schemaLeaves(schema));
+      const configmap = readFileSync(join(dir, "templates/cilium-configmap.yaml"), "utf8");
+
+      it("the encryption keys we know are exactly the chart's (ztunnel aside)", () => {
+        const chartKeys = [...leaves].filter((p) => p.startsWith("encryption.") && !p.startsWith("encryption.ztunnel.")).sort();
+        assert.deepEqual([...knownEncryptionKeys(ver).keys()].sort(), chartKeys);
+      });
+
+      it("every value we emit is a value of the chart", () => {
+        for (const enc of settingsFor(ver)) {
+          for (const path of leafPaths(encryptionValues(ver, enc)).keys()) assert.ok(leaves.has(path), `${path} (${enc.type})`);
+        }
+      });
+
+      it("the values the refusal rules read exist", () => {
+        for (const path of READ_VALUES) assert.ok(leaves.has(path) || [...leaves].some((l) => l.startsWith(`${path}.`)), path);
+        assert.match(configmap, /hasKey \.Values\.dnsProxy "enableTransparentMode"/);
+      });
+
+      it("the agent options refused in extraConfig/extraArgs/extraEnv are the ones the ConfigMap renders from encryption values", () => {
+        const rendered = new Set([...configmap.matchAll(/^\s+([a-z0-9-]+): .*\.Values\.encryption\./gm)].map((m) => m[1]!));
+        const ours = encryptionAgentOptions(ver);
+        for (const option of rendered) assert.ok(ours.has(option), `${option} is rendered from encryption values but not refused`);
+        const agentOnly = [...ours].filter((o) => !rendered.has(o)).sort();
+        // The 1.19 chart renders the deprecated strict-mode values into the egress options, but its agent still reads the old ones.
+        const expected = ver.minor === 19 ? ["enable-encryption-strict-mode", "encryption-strict-mode-allow-remote-node-identities", "encryption-strict-mode-cidr"] : [];
+        assert.deepEqual(agentOnly, expected);
+      });
+
+      it("encryption.ipsec.interface is rendered up to 1.19 and ignored from 1.20", () => {
+        assert.equal(/encrypt-interface: \{\{ \.Values\.encryption\.ipsec\.interface/.test(configmap), ver.minor <= 19);
+      });
+
+      it("reads the chart's own name and version from Chart.yaml", () => {
+        assert.deepEqual(readLocalChart(hostEnv(), dir), { name: "cilium", version: pin });
+      });
+    });
+  }
+});
