@@ -3,7 +3,7 @@ import { CiliumRelease } from "./components/ciliumRelease";
 import { EncryptionVerification } from "./components/encryptionVerification";
 import { IpsecKey } from "./components/ipsecKey";
 import { encryptionValuesInput, IPSEC_KEY_FILE, IPSEC_SECRET_NAME } from "./config/settings";
-import { checkTransitions, loadSettings } from "./config/stack";
+import { checkTransitions, clusterProviderArgs, loadSettings } from "./config/stack";
 import { redactSdkDebugLog } from "./runtime/logRedaction";
 import { invocationFromSettings } from "./verifier/invocation";
 
@@ -11,10 +11,10 @@ export = async () => {
   redactSdkDebugLog();
   const settings = loadSettings();
   await checkTransitions(settings);
-  const { encryption, cilium, cluster, verification } = settings;
+  const { encryption, cilium, verification } = settings;
 
   // Secrets must be mutable in place so that a key rotation never deletes the Secret agents read.
-  const provider = new k8s.Provider("k8s", { ...cluster, enableSecretMutable: true });
+  const provider = new k8s.Provider("k8s", { ...clusterProviderArgs(settings), enableSecretMutable: true });
 
   const ipsec =
     encryption.type === "ipsec"
@@ -50,6 +50,7 @@ export = async () => {
         "verification",
         {
           verifier: invocationFromSettings(settings),
+          connectionIsSecret: settings.clusterIsSecret,
           triggers: [release.revision, encryption.type, encryption.type === "ipsec" ? encryption.keyId : 0],
         },
         { dependsOn: ipsec === undefined ? [release] : [release, ipsec] },

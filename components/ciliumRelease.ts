@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { CiliumVersion } from "../encryption/ciliumVersion";
 import { ciliumValues, type EncryptionValuesInput, type Values } from "../encryption/helmValues";
-import type { ChartSource } from "../config/settings";
+import { helmChart, type ChartSource } from "../config/settings";
 
 export interface CiliumReleaseArgs {
   namespace: string;
@@ -36,9 +36,8 @@ export class CiliumRelease extends pulumi.ComponentResource {
         // Cilium's tooling (cilium-cli, docs) assumes the release is called "cilium".
         name: "cilium",
         namespace: args.namespace,
-        chart: args.chart.kind === "path" ? args.chart.path : args.chart.name,
+        ...helmChart(args.chart),
         version: args.version.text,
-        ...(args.chart.kind === "repo" ? { repositoryOpts: { repo: args.chart.repo } } : {}),
         values: ciliumValues(args.version, args.encryption, args.values),
         timeout: args.timeoutSeconds,
         // A failed rollout must not leave a release stuck in pending-upgrade.

@@ -56,13 +56,15 @@ export function startProgram(
   config: Record<string, string>,
   deployed: Record<string, unknown> = {},
   stack = "dev",
+  secretKeys: string[] = [],
 ): { resources: Registered[]; done: Promise<ProgramRun> } {
   const resources: Registered[] = [];
-  return { resources, done: run(resources, config, deployed, stack) };
+  return { resources, done: run(resources, config, deployed, stack, secretKeys) };
 }
 
-export function runProgram(config: Record<string, string>, deployed: Record<string, unknown> = {}, stack = "dev"): Promise<ProgramRun> {
-  return startProgram(config, deployed, stack).done;
+/** `secretKeys`: full config keys marked secret, as `pulumi config set --secret` would. */
+export function runProgram(config: Record<string, string>, deployed: Record<string, unknown> = {}, stack = "dev", secretKeys: string[] = []): Promise<ProgramRun> {
+  return startProgram(config, deployed, stack, secretKeys).done;
 }
 
 async function run(
@@ -70,6 +72,7 @@ async function run(
   config: Record<string, string>,
   deployed: Record<string, unknown>,
   stack: string,
+  secretKeys: string[],
 ): Promise<ProgramRun> {
   const pending = new Map<string, Partial<Registered>>();
   await pulumi.runtime.setMocks(
@@ -121,7 +124,7 @@ async function run(
     });
     return register(req, cb);
   };
-  pulumi.runtime.setAllConfig(config);
+  pulumi.runtime.setAllConfig(config, secretKeys);
 
   // Node caches the module; the program is its exported function, so each call is a fresh run.
   const program = require("../../index") as Program;

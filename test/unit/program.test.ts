@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
-import { before, describe, it } from "node:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
 import { readStackConfig } from "../../config/stackFile";
 import { parseKeyLine } from "../../encryption/keyLine";
-import { asPulumiConfig, runProgram, type ProgramRun, SECRET_SIG, startProgram, VERIFIER_REPORT } from "./mockProgram";
+import { asPulumiConfig, runProgram, type ProgramRun, type Registered, SECRET_SIG, startProgram, VERIFIER_REPORT } from "./mockProgram";
 
 const PROJECT_DIR = `${__dirname}/../..`;
 const RELEASE = "kubernetes:helm.sh/v3:Release";
@@ -143,28 +146,6 @@ async function refused(config: Record<string, string>, message: RegExp, deployed
   assert.ok(!types.includes(SECRET), `a secret was registered: ${types}`);
 }
 
-describe("bad input fails before any resource is registered", () => {
-  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
-    ["unknown type", { encryption: { type: "gre" } }, /cilium-encryption:encryption\.type: must be one of ipsec, wireguard, got "gre"/],
-    ["keyId 0", { encryption: { type: "ipsec", ipsec: { keyId: 0 } } }, /encryption\.ipsec\.keyId: must be an integer from 1 to 15.*got 0/],
-    ["keyId 16", { encryption: { type: "ipsec", ipsec: { keyId: 16 } } }, /encryption\.ipsec\.keyId: must be an integer from 1 to 15.*got 16/],
-    ["keyId not a number", { encryption: { type: "ipsec", ipsec: { keyId: "three" } } }, /encryption\.ipsec\.keyId: .*got "three"/],
-    ["keyId missing", { encryption: { type: "ipsec" } }, /encryption\.ipsec\.keyId: is required when encryption\.type is ipsec/],
-    ["unknown algorithm", { encryption: { type: "ipsec", ipsec: { keyId: 1, algorithm: "aes-128-cbc" } } }, /encryption\.ipsec\.algorithm: must be one of aes-128-gcm, aes-192-gcm, aes-256-gcm/],
-    ["a WireGuard option on ipsec", { encryption: { type: "ipsec", ipsec: { keyId: 1 }, wireguard: { nodeEncryption: true } } }, /encryption\.wireguard: is a WireGuard option, but encryption\.type is ipsec/],
-    ["an IPsec option on wireguard", { encryption: { type: "wireguard", ipsec: { keyId: 1 } } }, /encryption\.ipsec: is an IPsec option, but encryption\.type is wireguard/],
-    ["chart older than 1.16", { encryption: { type: "wireguard" }, cilium: { version: "1.15.7" } }, /cilium\.version: Cilium 1\.15\.7 is not supported; supported: 1\.16\.x to 1\.20\.x/],
-    ["chart version range", { encryption: { type: "wireguard" }, cilium: { version: "^1.18" } }, /cilium\.version: must be an exact chart version/],
-    ["contradicting Helm value", { encryption: { type: "wireguard" }, cilium: { values: { encryption: { enabled: false } } } }, /cilium\.values\.encryption\.enabled: set to false, but the encryption settings require encryption\.enabled = true/],
-    ["unknown encryption Helm value", { encryption: { type: "ipsec", ipsec: { keyId: 1 } }, cilium: { values: { encryption: { ipsec: { secretname: "x" } } } } }, /cilium\.values\.encryption\.ipsec\.secretname: not a value of the Cilium 1\.20 chart/],
-    ["unknown key", { encryption: { type: "wireguard", wireguard: { strict: true } } }, /encryption\.wireguard\.strict: is not a known key; allowed here: nodeEncryption, persistentKeepalive, strictMode/],
-    ["bad duration", { encryption: { type: "ipsec", ipsec: { keyId: 1, keyRotationDuration: "5 minutes" } } }, /keyRotationDuration: must be a Go duration string/],
-  ];
-  for (const [name, config, message] of cases) {
-    it(name, () => refused(asPulumiConfig(config), message));
-  }
-});
-
 describe("changes to a deployed stack", () => {
   it("switching ipsec → wireguard is refused without the opt-in, with an explanation", () =>
     refused(asPulumiConfig({ encryption: { type: "wireguard" } }), /this stack runs ipsec; switching to wireguard in place has broken clusters \(cilium\/cilium#44691/, {
@@ -198,4 +179,53 @@ describe("changes to a deployed stack", () => {
       keyId: 3,
       ipsecAlgorithm: "aes-128-gcm",
     }));
+});
+
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const isSecret = (v: unknown) => typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
+/** What the engine would store in plain text: the inputs with every secret-wrapped value left out. */
+const plainText = (r: Registered): string => JSON.stringify(r.wire, (_k, v: unknown) => (isSecret(v) ? "[secret]" : v));
+
+describe("secret config stays secret", () => {
+  const dir = mkdtempSync(join(tmpdir(), "secret-config-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const kubeconfigPath = join(dir, "kubeconfig-p7w3");
+  writeFileSync(kubeconfigPath, "apiVersion: v1\nkind: Config\n");
+  const context = "admin@prod-k4z8";
+  const contents = "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    token: t0ken-q5r2\n";
+  const config = (cluster: Record<string, unknown>) => asPulumiConfig({ encryption: { type: "wireguard" }, cluster });
+  const PROVIDER = "pulumi:providers:kubernetes";
+
+  it("a secret kubeconfig path and context reach the provider and the verifier only as secrets", async () => {
+    const run = await runProgram(config({ kubeconfig: kubeconfigPath, context }), {}, "dev", ["cilium-encryption:cluster"]);
+    const provider = run.one(PROVIDER);
+    assert.ok(isSecret(provider.wire.kubeconfig) && isSecret(provider.wire.context), `provider inputs: ${JSON.stringify(provider.wire)}`);
+    assert.deepEqual([provider.inputs.kubeconfig, provider.inputs.context], [kubeconfigPath, context]);
+    const cmd = run.one(COMMAND);
+    assert.ok(isSecret(cmd.wire.environment), "the verifier's environment is not secret");
+    assert.deepEqual(cmd.inputs.environment, { CILIUM_ENCRYPTION_CONTEXT: context, KUBECONFIG: kubeconfigPath });
+    assert.match(cmd.inputs.create, / --context="\$CILIUM_ENCRYPTION_CONTEXT"$/);
+    assert.deepEqual(new Set(cmd.additionalSecretOutputs), new Set(["environment", "stdout", "stderr"]));
+    for (const r of run.resources) {
+      for (const value of ["kubeconfig-p7w3", "prod-k4z8"]) assert.ok(!plainText(r).includes(value), `${value} in plain text in ${r.type} ${r.name}`);
+    }
+  });
+
+  it("kubeconfig contents are a secret even when not marked so, and reach the verifier through a private file", async () => {
+    const run = await runProgram(config({ kubeconfig: contents }));
+    assert.ok(isSecret(run.one(PROVIDER).wire.kubeconfig));
+    const cmd = run.one(COMMAND);
+    assert.equal(cmd.inputs.environment.CILIUM_ENCRYPTION_KUBECONFIG_DATA, contents);
+    assert.match(cmd.inputs.create, /^umask 077 && kc=\$\(mktemp\) && trap 'rm -f "\$kc"' EXIT && printf '%s' "\$CILIUM_ENCRYPTION_KUBECONFIG_DATA" > "\$kc" && KUBECONFIG="\$kc" node /);
+    for (const r of run.resources) assert.ok(!plainText(r).includes("t0ken-q5r2"), `the kubeconfig token in plain text in ${r.type} ${r.name}`);
+  });
+
+  it("without secrets the verifier still gets its connection from the environment, not the command line", async () => {
+    const run = await runProgram(config({ kubeconfig: kubeconfigPath, context }));
+    const provider = run.one(PROVIDER);
+    assert.deepEqual([provider.wire.kubeconfig, provider.wire.context], [kubeconfigPath, context], "plain config stays plain for the provider");
+    const cmd = run.one(COMMAND);
+    assert.ok(!cmd.inputs.create.includes(kubeconfigPath) && !cmd.inputs.create.includes(context), cmd.inputs.create);
+    assert.deepEqual(cmd.additionalSecretOutputs, ["environment"]);
+  });
 });
