@@ -165,6 +165,13 @@ options:
   kubeAuthorization: true
   # Real admission (ServiceAccount etc.) so pods behave as on a real cluster.
   kubeAdmission: true
+  # Namespaced Exec objects served by the API: the agent simulator (test/sim) makes one per pod
+  # with SIM_POD_NAME/SIM_POD_NAMESPACE/SIM_NODE_NAME, and kwok v0.8.0 prefers them to the
+  # ClusterExec below (pkg/kwok/server/debugging_exec.go getExecTarget). The ClusterExec stays in
+  # this file: a kind is served from the file or the API, not both (pkg/kwok/cmd/root.go
+  # checkConfigOrCRD).
+  enableCRDs:
+  - Exec
 componentsPatches:
 - name: kube-apiserver
   extraArgs:
