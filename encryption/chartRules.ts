@@ -64,13 +64,20 @@ function at(values: Values, path: string): unknown {
   return node;
 }
 
-/** A setting as the agent will see it: extraConfig is rendered after the chart's own keys. */
-function effective(user: Values, option: string, fromValues: () => unknown): string | undefined {
+/** Whether extraConfig sets the agent option itself; it is rendered after the chart's own keys and wins. */
+function inExtraConfig(user: Values, option: string): boolean {
   const extra = at(user, "extraConfig");
-  if (isObject(extra) && extra[option] !== undefined && extra[option] !== null) return String(extra[option]);
-  const v = fromValues();
+  return isObject(extra) && extra[option] !== undefined && extra[option] !== null;
+}
+
+/** A setting as the agent will see it. */
+function effective(user: Values, option: string, fromValues: () => unknown): string | undefined {
+  const v = inExtraConfig(user, option) ? (at(user, "extraConfig") as Values)[option] : fromValues();
   return v === undefined || v === null ? undefined : String(v);
 }
+
+/** The value path to name in a message: the extraConfig entry when that is what sets the option. */
+const source = (user: Values, option: string, valuePath: string) => (inExtraConfig(user, option) ? `extraConfig.${option}` : valuePath);
 
 /** routing-mode as the chart renders it (cilium-configmap.yaml: v1.16–1.18 native only on GKE; from v1.19 also on ENI). */
 export function routingMode(version: CiliumVersion, user: Values): string {
@@ -140,15 +147,15 @@ export function agentStartProblems(version: CiliumVersion, mode: Mode, user: Val
     // cilium v1.16.19–v1.18.11 daemon/cmd/daemon_main.go, v1.19.7/v1.20.2 daemon/cmd/daemon.go:
     // "IPSec cannot be used with the host firewall."
     if (truthy(effective(user, "enable-host-firewall", () => at(user, "hostFirewall.enabled")))) {
-      problems.push("hostFirewall.enabled: Cilium agents refuse to start with the host firewall and IPsec together; turn one off (WireGuard works with the host firewall)");
+      problems.push(`${source(user, "enable-host-firewall", "hostFirewall.enabled")}: Cilium agents refuse to start with the host firewall and IPsec together; turn one off (WireGuard works with the host firewall)`);
     }
     const ipam = ipamMode(user);
     // cilium v1.16.19/v1.17.16 daemon/cmd/daemon_main.go: multi-pool IPAM refuses IPsec outright;
     // v1.18.11: "IPAM mode multi-pool with enable-ipsec is supported only in tunnel mode"; no check from v1.19.
     if (ipam === "multi-pool" && version.minor <= 17) {
-      problems.push(`ipam.mode: Cilium ${version.major}.${version.minor} agents refuse multi-pool IPAM with IPsec; use another IPAM mode, WireGuard, or Cilium 1.18 or later`);
+      problems.push(`${source(user, "ipam", "ipam.mode")}: Cilium ${version.major}.${version.minor} agents refuse multi-pool IPAM with IPsec; use another IPAM mode, WireGuard, or Cilium 1.18 or later`);
     } else if (ipam === "multi-pool" && version.minor === 18 && routingMode(version, user) !== "tunnel") {
-      problems.push("ipam.mode: Cilium 1.18 agents accept multi-pool IPAM with IPsec only in tunnel mode, and routingMode is native; use tunnel mode, WireGuard, or Cilium 1.19 or later");
+      problems.push(`${source(user, "ipam", "ipam.mode")}: Cilium 1.18 agents accept multi-pool IPAM with IPsec only in tunnel mode, and the routing mode is native; use tunnel mode, WireGuard, or Cilium 1.19 or later`);
     }
     // daemon_main.go (v1.16–v1.18) / daemon.go (v1.19–v1.20): "IPSec requires DNS proxy transparent mode
     // to be enabled" when the L7 proxy is on. The chart turns transparent mode on by default only
@@ -159,7 +166,7 @@ export function agentStartProblems(version: CiliumVersion, mode: Mode, user: Val
     const transparent = effective(user, "dnsproxy-enable-transparent-mode", () => at(user, "dnsProxy.enableTransparentMode") ?? (chainingMode === "none" ? true : undefined));
     if (l7 && !truthy(transparent)) {
       problems.push(
-        "dnsProxy.enableTransparentMode: Cilium agents refuse IPsec with the L7 proxy unless the DNS proxy runs in transparent mode " +
+        `${source(user, "dnsproxy-enable-transparent-mode", "dnsProxy.enableTransparentMode")}: Cilium agents refuse IPsec with the L7 proxy unless the DNS proxy runs in transparent mode ` +
           "(off here, explicitly or because CNI chaining is on); set dnsProxy.enableTransparentMode: true",
       );
     }
