@@ -1,47 +1,47 @@
 // The simulated datapath: what each node's NIC carries for the traffic the verifier's pods make,
 // derived from the cluster's live state. Pure: state + flows + capture request in, frames out.
 //
-// Every rule follows Cilium's source at the version named:
-//  - Encryption needs both ends. IPsec: the SPI is the smaller of the local and the peer's key,
-//    and zero (no key on either end) means no encryption (cilium v1.18.11
-//    bpf/lib/encrypt.h get_min_encrypt_key; same in v1.16.19 and v1.17.16). WireGuard: a peer
-//    exists only for a node that published a WireGuard key (v1.18.11 pkg/wireguard/agent/agent.go
-//    updatePeer), so a node without WireGuard gets plaintext.
-//  - The SPI on the wire is the key's SPI, 1..15 (v1.18.11 pkg/datapath/linux/ipsec/ipsec_linux.go:
-//    the XFRM state's Spi is keys.Spi; bpf/lib/encrypt.h MAX_KEY_INDEX 15).
+// Whether pod traffic from one node to another is encrypted, and with which SPI, comes from the
+// agent simulator's path facts (test/sim/README.md, GET /path): that is agent and kernel state.
+// How it then looks on the wire follows Cilium's source at the version named:
+//  - IPsec: the SPI is the smaller of the sender's and the receiver's key (cilium v1.18.11
+//    bpf/lib/encrypt.h get_min_encrypt_key, called by set_ipsec_encrypt with use_spi_from_map;
+//    same in v1.16.19 and v1.17.16), and the SPI on the wire is the key's SPI, 1..15 (v1.18.11
+//    pkg/datapath/linux/ipsec/ipsec_linux.go: the XFRM state's Spi is keys.Spi;
+//    bpf/lib/encrypt.h MAX_KEY_INDEX 15).
 //  - IPsec native routing: ESP between the two nodes' CiliumInternalIPs (v1.18.11
 //    pkg/datapath/linux/ipsec.go enableIPSecIPv4Do/enableIPSecIPv6Do: SourceTunnelIP and
 //    DestTunnelIP are the CiliumInternalIPs outside subnet encryption; same in v1.17.16).
 //  - IPsec tunnel routing before 1.18, ESP inside VXLAN: the endpoint program encrypts the pod
 //    packet first (v1.17.16 bpf/bpf_lxc.c: encap_and_redirect_lxc with encrypt_key, and
-//    bpf/lib/encap.h: set_ipsec_encrypt instead of encapsulation), then the ESP packet, back from
-//    the stack with MARK_MAGIC_ENCRYPT, is encapsulated toward the remote node (v1.17.16
-//    bpf/bpf_host.c do_netdev_encrypt_encap). Same in v1.16.19.
-//  - IPsec tunnel routing from 1.18, VXLAN inside ESP: bpf_lxc no longer encrypts
-//    (v1.18.11 bpf/lib/encap.h encap_and_redirect_lxc takes no key), the overlay packet is
-//    redirected to encryption on its way out (v1.18.11 bpf/bpf_host.c cil_to_netdev ->
+//    bpf/lib/encap.h __encap_and_redirect_lxc: set_ipsec_encrypt instead of encapsulation), then
+//    the ESP packet, back from the stack with MARK_MAGIC_ENCRYPT, is encapsulated toward the
+//    remote node (v1.17.16 bpf/bpf_host.c do_netdev_encrypt_encap). Same in v1.16.19.
+//  - IPsec tunnel routing from 1.18, VXLAN inside ESP: bpf_lxc no longer encrypts (v1.18.11
+//    bpf/lib/encap.h encap_and_redirect_lxc takes no key), the overlay packet is redirected to
+//    encryption on its way out (v1.18.11 bpf/bpf_host.c cil_to_netdev ->
 //    bpf/lib/encrypt.h ipsec_maybe_redirect_to_encrypt, "ctx_is_overlay": the VXLAN packet's
 //    outer daddr is the tunnel endpoint; its comment on the v1.17 -> v1.18 transition confirms
-//    that 1.17 encrypted before encapsulation), with XFRM states between the two nodes'
-//    underlay InternalIPs ("overlay out IPv4" in v1.18.11 pkg/datapath/linux/ipsec.go).
-//    v1.19.7 and v1.20.2 bpf_lxc.c have no set_ipsec_encrypt either.
+//    that 1.17 encrypted before encapsulation), with XFRM states between the two nodes' underlay
+//    InternalIPs ("overlay out IPv4" in v1.18.11 pkg/datapath/linux/ipsec.go). v1.19.7 and
+//    v1.20.2 bpf_lxc.c have no set_ipsec_encrypt either.
 //  - WireGuard: UDP 51871 both ways (v1.18.11 pkg/wireguard/types ListenPort) between the node
 //    InternalIPs, IPv4 when the cluster has IPv4 (pkg/wireguard/agent/agent.go updatePeer: the
 //    peer endpoint), carrying the VXLAN packet in tunnel mode (bpf/lib/wireguard.h
 //    wg_maybe_redirect_to_encrypt: ctx_is_overlay -> overlay_encrypt; same in v1.16.19 and
 //    v1.17.16) or the pod packet in native routing.
-//  - WireGuard node encryption: host traffic is encrypted only if the sender encrypts node
-//    traffic and the receiver did not opt out (v1.18.11 pkg/wireguard/agent/agent.go
-//    InitLocalNodeFromWireGuard: an opted-out node publishes EncryptionKey 0 "so other nodes
-//    should not encrypt node-to-node traffic with us"); IPsec never encrypts host traffic
-//    (bpf/lib/encrypt.h ipsec_redirect_sec_id_ok: HOST_ID and remote-node identities are
-//    skipped).
-//  - Tunnel: VXLAN on the configured port (8472 by default, Geneve 6081), IPv4 underlay when
-//    the nodes have IPv4 (the chart's underlayProtocol default), the VNI carrying the source
-//    security identity.
-//  - IPsec decryption re-injects the inner packet on the receiving NIC, so an inbound capture
-//    there shows ESP and then the plaintext (cilium-cli tests/encryption.go comments; Cilium docs
+//  - Host traffic (from or to a node address): IPsec never encrypts it (bpf/lib/encrypt.h
+//    ipsec_redirect_sec_id_ok skips HOST_ID and remote-node identities); WireGuard only with node
+//    encryption on the sender and a receiver that did not opt out (v1.18.11
+//    pkg/wireguard/agent/agent.go InitLocalNodeFromWireGuard: an opted-out node publishes
+//    EncryptionKey 0 "so other nodes should not encrypt node-to-node traffic with us").
+//  - Tunnel: VXLAN on the configured port (8472 by default, Geneve 6081), IPv4 underlay when the
+//    nodes have IPv4 (the chart's underlayProtocol default), the VNI carrying the source identity.
+//  - IPsec decryption re-injects the inner packet on the receiving NIC, so an inbound capture there
+//    shows ESP and then the plaintext (cilium-cli tests/encryption.go comments; Cilium docs
 //    "Monitoring"); only egress captures prove anything.
+//  - A receiver without the matching XFRM state or WireGuard peer drops what arrives: the sender's
+//    NIC still shows the first packet, no answer comes back.
 import {
   esp,
   ethernet,
@@ -68,12 +68,20 @@ export interface SimNode {
   internalIPs: string[];
   ciliumInternalIPs: string[];
   podCIDRs: string[];
-  // What this node's datapath does now, from its agent's live state.
-  encryption: 'ipsec' | 'wireguard' | 'none';
-  // IPsec: the SPI of the key the agent loaded (0 or null: no key).
+  // The SPI of the IPsec key the node's agent loaded (null: none).
   ipsecSpi: number | null;
-  // WireGuard: node-to-node encryption on and not opted out.
+  // WireGuard node encryption on and not opted out.
   nodeEncryption: boolean;
+}
+
+// What a sender does with pod traffic toward one receiver.
+export interface PodPath {
+  from: string;
+  to: string;
+  encryption: 'ipsec' | 'wireguard' | 'none';
+  spi?: number;
+  // False when the receiver lacks the XFRM state or WireGuard peer to take it.
+  delivered: boolean;
 }
 
 export interface SimState {
@@ -83,6 +91,7 @@ export interface SimState {
   tunnelPort: number;
   ipsecCipher: EspCipher;
   nodes: SimNode[];
+  paths: PodPath[];
 }
 
 export type Flow =
@@ -191,20 +200,21 @@ export function minEncryptKey(local: number, peer: number): number {
 }
 
 export type Protection =
-  | { kind: 'ipsec'; spi: number }
-  | { kind: 'wireguard' }
-  | { kind: 'plaintext' };
+  | { kind: 'ipsec'; spi: number; delivered: boolean }
+  | { kind: 'wireguard'; delivered: boolean }
+  | { kind: 'plaintext'; delivered: boolean };
 
-export function protection(from: SimNode, to: SimNode, host: boolean): Protection {
-  if (from.encryption === 'wireguard' && to.encryption === 'wireguard') {
-    if (!host || (from.nodeEncryption && to.nodeEncryption)) return { kind: 'wireguard' };
-    return { kind: 'plaintext' };
+export function protection(state: SimState, from: SimNode, to: SimNode, host: boolean): Protection {
+  const path = state.paths.find((p) => p.from === from.name && p.to === to.name);
+  if (path === undefined || path.encryption === 'none') return { kind: 'plaintext', delivered: true };
+  if (path.encryption === 'wireguard') {
+    if (!host) return { kind: 'wireguard', delivered: path.delivered };
+    return from.nodeEncryption && to.nodeEncryption ? { kind: 'wireguard', delivered: path.delivered } : { kind: 'plaintext', delivered: true };
   }
-  if (!host && from.encryption === 'ipsec' && to.encryption === 'ipsec') {
-    const spi = minEncryptKey(from.ipsecSpi ?? 0, to.ipsecSpi ?? 0);
-    if (spi > 0) return { kind: 'ipsec', spi };
-  }
-  return { kind: 'plaintext' };
+  if (host) return { kind: 'plaintext', delivered: true };
+  const local = path.spi ?? from.ipsecSpi ?? 0;
+  const spi = minEncryptKey(local, to.ipsecSpi ?? local);
+  return spi > 0 ? { kind: 'ipsec', spi, delivered: path.delivered } : { kind: 'plaintext', delivered: true };
 }
 
 // One IP packet leaving `from` for `to`, as it appears on the two NICs.
@@ -232,7 +242,7 @@ export function onWire(state: SimState, from: SimNode, to: SimNode, inner: Bytes
   // The peer endpoint is the IPv4 InternalIP when the cluster has IPv4, as the underlay.
   const wg = (pkt: Bytes): Bytes => wireguardData(underlay, hashName(to.name), counters.next(`wg ${from.name}>${to.name}`), pkt, WIREGUARD_PORT);
 
-  const p = protection(from, to, host);
+  const p = protection(state, from, to, host);
   const tunnelled = !host && state.routingMode === 'tunnel';
   let out: Bytes;
   // What the receiving NIC sees again once XFRM has decrypted it.
@@ -258,7 +268,7 @@ export function onWire(state: SimState, from: SimNode, to: SimNode, inner: Bytes
     { timeMs, node: from.name, direction: 'out', frame, outer: outerOf(frame) },
     { timeMs, node: to.name, direction: 'in', frame, outer: outerOf(frame) },
   ];
-  if (reinjected) {
+  if (reinjected && p.delivered) {
     const again = ethernet(mac(from, 0), mac(to, 0), reinjected);
     frames.push({ timeMs: timeMs + 0.01, node: to.name, direction: 'in', frame: again, outer: outerOf(again) });
   }
@@ -316,6 +326,21 @@ export function flowPackets(flow: Flow): Array<{ at: number; forward: boolean; p
   return steps.map(([forward, packet], i) => ({ at: flow.at + i * 0.2, forward, packet }));
 }
 
+// Whether a packet from one end of a flow reaches the other: traffic within a node always does,
+// nothing outside the cluster answers, and a receiver without the state to decrypt drops it.
+function reaches(state: SimState, from: Owner, to: Owner): boolean {
+  if (!from || !to) return false;
+  if (from.node.name === to.node.name) return true;
+  return protection(state, from.node, to.node, from.host || to.host).delivered;
+}
+
+// Whether the flow completes (the client gets its answer): what wget and ping report.
+export function flowCompletes(state: SimState, flow: Flow): boolean {
+  const src = ownerOf(state, flow.src);
+  const dst = ownerOf(state, flow.dst);
+  return reaches(state, src, dst) && reaches(state, dst, src);
+}
+
 // Everything the flows put on any NIC.
 export function wireFrames(state: SimState, flows: readonly Flow[]): WireFrame[] {
   const counters = new Counters();
@@ -324,19 +349,21 @@ export function wireFrames(state: SimState, flows: readonly Flow[]): WireFrame[]
     const src = ownerOf(state, flow.src);
     const dst = ownerOf(state, flow.dst);
     if (!src) throw new Error(`flow source ${flow.src} is on no simulated node`);
-    for (const p of flowPackets(flow)) {
+    let packets = flowPackets(flow);
+    // A lost first packet is all there is of a flow; a lost answer leaves the first exchange.
+    if (!reaches(state, src, dst)) packets = packets.slice(0, 1);
+    else if (!reaches(state, dst, src)) packets = packets.slice(0, 2);
+    for (const p of packets) {
       const from = p.forward ? src : dst;
       const to = p.forward ? dst : src;
-      // Nothing answers outside the cluster, and traffic within a node never reaches its NIC.
       if (!from) continue;
       if (!to) {
         const frame = ethernet(mac(from.node, 0), Uint8Array.of(2, 0xff, 0, 0, 0, 1), p.packet);
         frames.push({ timeMs: p.at, node: from.node.name, direction: 'out', frame, outer: outerOf(frame) });
         continue;
       }
+      // Traffic within a node never reaches its NIC.
       if (from.node.name === to.node.name) continue;
-      // Traffic from or to a node itself is host traffic: IPsec leaves it alone, WireGuard
-      // encrypts it only with node encryption on both ends.
       frames.push(...onWire(state, from.node, to.node, p.packet, from.host || to.host, p.at, counters));
     }
   }

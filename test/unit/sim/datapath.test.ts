@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { esp, ipPacket, parseAddr, pcapFile, pcapHeader, tcp, udp, wireguardData } from '../../sim/datapath/bytes';
 import { compileFilter, FilterSyntaxError, type OuterHeader } from '../../sim/datapath/filter';
-import { capture, minEncryptKey, protection, wireFrames, type Flow, type SimNode, type SimState } from '../../sim/datapath/model';
+import { capture, flowCompletes, minEncryptKey, protection, wireFrames, type Flow, type PodPath, type SimNode, type SimState } from '../../sim/datapath/model';
 // The verifier's own decoder reads what the simulator writes: the two were written separately.
 import { judgeCapture, summarizeCapture, type ClassifyOptions } from '../../../verifier/classify';
 import { captureFilter, CONTROL_MARKER } from '../../../verifier/wire';
@@ -21,21 +21,36 @@ const CIP_B4 = '198.19.0.126';
 const CIP_A6 = '2001:db8:1::ffff';
 const CIP_B6 = '2001:db8:1:1::ffff';
 
-function node(name: 'a' | 'b', over: Partial<SimNode> = {}, dual = false): SimNode {
+// A node plus the encryption its agent runs (the paths between two nodes follow from both).
+type TestNode = Partial<SimNode> & { mode?: 'ipsec' | 'wireguard' | 'none'; delivers?: boolean };
+
+function node(name: 'a' | 'b', over: TestNode = {}, dual = false): SimNode {
   const a = name === 'a';
+  const { mode: _m, delivers: _d, ...rest } = over;
   return {
     name,
     internalIPs: dual ? [a ? A4 : B4, a ? A6 : B6] : [a ? A4 : B4],
     ciliumInternalIPs: dual ? [a ? CIP_A4 : CIP_B4, a ? CIP_A6 : CIP_B6] : [a ? CIP_A4 : CIP_B4],
     podCIDRs: dual ? [a ? '198.19.0.0/26' : '198.19.0.64/26', a ? '2001:db8:1::/64' : '2001:db8:1:1::/64'] : [a ? '198.19.0.0/26' : '198.19.0.64/26'],
-    encryption: 'ipsec',
     ipsecSpi: 3,
     nodeEncryption: false,
-    ...over,
+    ...rest,
   };
 }
 
-function state(over: Partial<SimState> = {}, a: Partial<SimNode> = {}, b: Partial<SimNode> = {}, dual = false): SimState {
+// As the agent simulator reports them: encrypted when both ends run the same mode.
+function paths(a: TestNode, b: TestNode): PodPath[] {
+  const mode = (n: TestNode) => n.mode ?? 'ipsec';
+  const path = (from: string, x: TestNode, to: string, y: TestNode): PodPath => ({
+    from, to,
+    encryption: mode(x) === mode(y) ? mode(x) : 'none',
+    ...(mode(x) === 'ipsec' ? { spi: x.ipsecSpi ?? 3 } : {}),
+    delivered: y.delivers ?? true,
+  });
+  return [path('a', a, 'b', b), path('b', b, 'a', a)];
+}
+
+function state(over: Partial<SimState> = {}, a: TestNode = {}, b: TestNode = {}, dual = false): SimState {
   return {
     ciliumVersion: '1.18.11',
     routingMode: 'tunnel',
@@ -43,6 +58,7 @@ function state(over: Partial<SimState> = {}, a: Partial<SimNode> = {}, b: Partia
     tunnelPort: 8472,
     ipsecCipher: 'gcm-128',
     nodes: [node('a', a, dual), node('b', b, dual)],
+    paths: paths(a, b),
     ...over,
   };
 }
@@ -165,7 +181,7 @@ describe('simulated datapath per version and mode', () => {
 
   it('WireGuard: UDP 51871 between the IPv4 InternalIPs, also for IPv6 pods and for the overlay', () => {
     for (const routingMode of ['tunnel', 'native'] as const) {
-      const s = state({ routingMode }, { encryption: 'wireguard' }, { encryption: 'wireguard' }, true);
+      const s = state({ routingMode }, { mode: 'wireguard' }, { mode: 'wireguard' }, true);
       for (const flow of [http(), http(POD_A6, POD_B6)]) {
         const frames = egress(s, [flow]);
         assert.equal(frames.length, 5);
@@ -179,7 +195,7 @@ describe('simulated datapath per version and mode', () => {
   });
 
   it('encryption off at either end: the pod packet in clear, inside VXLAN in tunnel mode', () => {
-    for (const [a, b] of [[{ encryption: 'none' as const }, {}], [{}, { ipsecSpi: 0 }], [{ encryption: 'wireguard' as const }, {}]]) {
+    for (const [a, b] of [[{ mode: 'none' as const }, {}], [{}, { ipsecSpi: 0 }], [{ mode: 'wireguard' as const }, {}]]) {
       const native = egress(state({ routingMode: 'native' }, a, b), [http()]);
       assert.ok(native.some((f) => contains(f, 'GET /hostname') && outer(f).src === POD_A4 && outer(f).proto === 6));
       const tunnel = egress(state({}, a, b), [http()]);
@@ -188,7 +204,7 @@ describe('simulated datapath per version and mode', () => {
   });
 
   it('Geneve uses its port and Ethernet payload type', () => {
-    const f = egress(state({ tunnelProtocol: 'geneve', tunnelPort: 6081 }, { encryption: 'none' }), [http()])[0]!;
+    const f = egress(state({ tunnelProtocol: 'geneve', tunnelPort: 6081 }, { mode: 'none' }), [http()])[0]!;
     assert.equal((f[36]! << 8) | f[37]!, 6081);
     assert.equal((f[44]! << 8) | f[45]!, 0x6558);
   });
@@ -196,7 +212,7 @@ describe('simulated datapath per version and mode', () => {
   it('the marked ping between nodes is plaintext, except with WireGuard node encryption on both ends', () => {
     const marker = Buffer.concat([CONTROL_MARKER, CONTROL_MARKER]);
     assert.equal(egress(state(), [ping()]).filter((f) => outer(f).proto === 1 && contains(f, marker)).length, 3);
-    const wg = (a: boolean, b: boolean) => state({}, { encryption: 'wireguard', nodeEncryption: a }, { encryption: 'wireguard', nodeEncryption: b });
+    const wg = (a: boolean, b: boolean) => state({}, { mode: 'wireguard', nodeEncryption: a }, { mode: 'wireguard', nodeEncryption: b });
     assert.ok(egress(wg(true, true), [ping()]).every((f) => outer(f).proto === 17 && !contains(f, CONTROL_MARKER)));
     assert.ok(egress(wg(true, false), [ping()]).every((f) => outer(f).proto === 1 && contains(f, marker)));
     // Replies leave the peer: on node b's egress.
@@ -220,8 +236,22 @@ describe('simulated datapath per version and mode', () => {
     assert.equal(minEncryptKey(15, 1), 15);
     assert.equal(minEncryptKey(1, 15), 15);
     assert.equal(minEncryptKey(0, 4), 0);
-    assert.deepEqual(protection(node('a', { ipsecSpi: 4 }), node('b'), false), { kind: 'ipsec', spi: 3 });
-    assert.deepEqual(protection(node('a'), node('b'), true), { kind: 'plaintext' });
+    const s = state({}, { ipsecSpi: 4 }, { ipsecSpi: 3 });
+    assert.deepEqual(protection(s, s.nodes[0]!, s.nodes[1]!, false), { kind: 'ipsec', spi: 3, delivered: true });
+    assert.deepEqual(protection(s, s.nodes[0]!, s.nodes[1]!, true), { kind: 'plaintext', delivered: true });
+  });
+
+  it('a receiver without the state to decrypt drops: only the first packet leaves, the flow fails', () => {
+    const s = state({ routingMode: 'native' }, {}, { delivers: false });
+    const frames = egress(s, [http()]);
+    assert.equal(frames.length, 1);
+    assert.equal(outer(frames[0]!).proto, 50);
+    assert.equal(flowCompletes(s, http()), false);
+    assert.equal(flowCompletes(state(), http()), true);
+    // An answer the client cannot take: SYN out, SYN-ACK back, nothing more.
+    const back = state({ routingMode: 'native' }, { delivers: false }, {});
+    assert.equal(egress(back, [http()]).length + egress(back, [http()], 'b').length, 2);
+    assert.equal(flowCompletes(back, http()), false);
   });
 
   it('refuses to guess an address the live state does not have', () => {
@@ -249,8 +279,8 @@ describe('verifier classifier on simulated captures', () => {
         const on = c.mode;
         const s = state(
           { ciliumVersion: c.version, routingMode: c.routingMode, tunnelProtocol: c.tunnel[0], tunnelPort: c.tunnel[1] },
-          { encryption: c.offAt === 'a' ? 'none' : on, ipsecSpi: c.spiA },
-          { encryption: c.offAt === 'b' ? 'none' : on, ipsecSpi: c.spiB },
+          { mode: c.offAt === 'a' ? 'none' : on, ipsecSpi: c.spiA },
+          { mode: c.offAt === 'b' ? 'none' : on, ipsecSpi: c.spiB },
           c.dual,
         );
         const flows = [http(), ...(c.dual ? [http(POD_A6, POD_B6, 1500)] : []), ping()];
@@ -281,7 +311,7 @@ describe('verifier classifier on simulated captures', () => {
 
 describe('wire frames bookkeeping', () => {
   it('every egress frame is also seen arriving at the peer', () => {
-    const frames = wireFrames(state({ routingMode: 'native' }, { encryption: 'wireguard' }, { encryption: 'wireguard' }), [http(), ping()]);
+    const frames = wireFrames(state({ routingMode: 'native' }, { mode: 'wireguard' }, { mode: 'wireguard' }), [http(), ping()]);
     const out = frames.filter((f) => f.direction === 'out');
     const inn = frames.filter((f) => f.direction === 'in');
     assert.equal(out.length, inn.length);
