@@ -111,7 +111,7 @@ const goDuration = (check: (ns: bigint) => string | undefined = () => undefined)
       ? check(d.ns)
       : d.reason === "syntax"
         ? `must be a Go duration string such as "5m" or "90s"`
-        : `is beyond Go's duration range (at most ${MAX_GO_DURATION_TEXT}); the agent cannot parse it`;
+        : `is beyond Go's duration range (at most ${MAX_GO_DURATION_TEXT}): Cilium and Helm read it as a Go duration`;
     if (problem !== undefined) ctx.addIssue({ code: "custom", message: `${problem}, ${got(v)}` });
   });
 const SECOND = 1_000_000_000n;

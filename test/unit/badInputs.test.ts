@@ -119,7 +119,7 @@ const cases: Case[] = [
   c("repository without scheme", { encryption: wg(), cilium: { chart: { repo: "helm.cilium.io" } } }, /cilium\.chart\.repo: must be an https:\/\/ or oci:\/\/ URL/),
   c("file repository", { encryption: wg(), cilium: { chart: { repo: "file:///srv/charts" } } }, /cilium\.chart\.repo: must be an https:\/\/ or oci:\/\/ URL/),
   c("chart name with a path", { encryption: wg(), cilium: { chart: { name: "../cilium" } } }, /cilium\.chart\.name: must be a chart name \(lowercase letters, digits, "\.", "_", "-"\), got "\.\.\/cilium"/),
-  c("chart path and repo", { encryption: wg(), cilium: { chart: { path: paths.cilium119, repo: "https://helm.cilium.io" } } }, /cilium\.chart: set either path .* or repo and name, not both/),
+  c("chart path and repo", { encryption: wg(), cilium: { version: "1.19.7", chart: { path: paths.cilium119, repo: "https://helm.cilium.io" } } }, /cilium\.chart: set either path .* or repo and name, not both/),
   c("chart path that does not exist", { encryption: wg(), cilium: { chart: { path: paths.missing } } }, /cilium\.chart\.path: ".*no-such-thing" does not exist; must be a Cilium chart directory \(with Chart\.yaml\) or a packaged chart \(\.tgz\)/),
   c("chart path without Chart.yaml", { encryption: wg(), cilium: { chart: { path: paths.notAChart } } }, /cilium\.chart\.path: ".*empty-dir" is a directory without a Chart\.yaml, so not a Helm chart/),
   c("chart path a plain file", { encryption: wg(), cilium: { chart: { path: paths.plainFile } } }, /cilium\.chart\.path: ".*notes\.txt" is a file but not a packaged Helm chart/),
