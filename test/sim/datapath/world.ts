@@ -1,0 +1,190 @@
+// Reads the live state the simulated datapath needs: the agent simulator's answers on
+// $SIM_STATE_DIR/sim.sock (GET /state, GET /path; test/sim/README.md) and the cluster's objects
+// through the simulator's API proxy on $SIM_STATE_DIR/kapi.sock (Nodes for pod CIDRs and
+// addresses, CiliumNodes for CiliumInternalIPs, Pods for pod addresses, cilium-config for the
+// tunnel port). Also the flow log the traffic stand-ins append to.
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import type { EspCipher } from './bytes';
+import { ownerOf, type Flow, type PodPath, type SimNode, type SimState } from './model';
+
+function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: 'GET', headers: { Host: 'sim', Accept: 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error(`no answer on ${socketPath} for ${path} within 30s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function getJson<T>(socketPath: string, path: string, allow404 = false): Promise<T | undefined> {
+  const r = await get(socketPath, path);
+  if (r.status === 404 && allow404) return undefined;
+  if (r.status !== 200) throw new Error(`GET ${path} on ${socketPath}: HTTP ${r.status}: ${r.body.slice(0, 200)}`);
+  return JSON.parse(r.body) as T;
+}
+
+export interface SimEnv {
+  stateDir: string;
+  pod: string;
+  namespace: string;
+  node: string;
+}
+
+export function simEnv(env: NodeJS.ProcessEnv): SimEnv | string {
+  const stateDir = env.SIM_STATE_DIR;
+  const pod = env.SIM_POD_NAME;
+  const namespace = env.SIM_POD_NAMESPACE;
+  const node = env.SIM_NODE_NAME;
+  if (!stateDir) return 'SIM_STATE_DIR is not set: is test/sim/sim.sh running for this cluster?';
+  if (!pod || !namespace || !node) return 'this exec carries no pod identity (the simulator has not made this pod\'s kwok Exec)';
+  return { stateDir, pod, namespace, node };
+}
+
+interface StateNode {
+  name: string;
+  internalIPs: string[];
+  agent: null | {
+    pod: { namespace: string; name: string };
+    version: string;
+    config: { routingMode: 'tunnel' | 'native'; tunnelProtocol: string };
+    ipsec: null | { key: null | { spi: number; algorithm: string } };
+    wireguard: null | { nodeEncryption: 'Disabled' | 'Enabled' | 'OptedOut' | null };
+  };
+}
+
+interface PathAnswer {
+  from: string;
+  to: string;
+  encryption: 'ipsec' | 'wireguard' | 'none';
+  ipsec?: { spi: number; receiverHasState: boolean };
+  wireguard?: { receiverHasPeer: boolean };
+}
+
+interface KubeNode {
+  metadata: { name: string };
+  spec?: { podCIDRs?: string[]; podCIDR?: string };
+  status?: { addresses?: Array<{ type: string; address: string }> };
+}
+
+interface KubeCiliumNode {
+  metadata: { name: string };
+  spec?: { addresses?: Array<{ type?: string; ip?: string }> };
+}
+
+export interface KubePod {
+  metadata: { name: string; namespace: string };
+  spec: { nodeName?: string; hostNetwork?: boolean; containers: Array<{ name: string; securityContext?: Record<string, unknown> }> };
+  status?: { podIPs?: Array<{ ip: string }>; podIP?: string };
+}
+
+export async function readPod(env: SimEnv): Promise<KubePod> {
+  const p = await getJson<KubePod>(join(env.stateDir, 'kapi.sock'), `/api/v1/namespaces/${encodeURIComponent(env.namespace)}/pods/${encodeURIComponent(env.pod)}`);
+  return p!;
+}
+
+export function podIPs(p: KubePod): string[] {
+  return p.status?.podIPs?.map((x) => x.ip) ?? (p.status?.podIP ? [p.status.podIP] : []);
+}
+
+// The state for one node's traffic: that node and the nodes its flows go to or come from.
+// Paths are asked only between those, so a capture costs about the same on 3 nodes as on 1,000.
+export async function loadState(stateDir: string, node: string, flows: readonly Flow[]): Promise<SimState> {
+  const sim = join(stateDir, 'sim.sock');
+  const kapi = join(stateDir, 'kapi.sock');
+  const [state, nodes, ciliumNodes] = await Promise.all([
+    getJson<{ nodes: StateNode[] }>(sim, '/state'),
+    getJson<{ items: KubeNode[] }>(kapi, '/api/v1/nodes'),
+    getJson<{ items: KubeCiliumNode[] }>(kapi, '/apis/cilium.io/v2/ciliumnodes', true),
+  ]);
+  const facts = new Map(state!.nodes.map((n) => [n.name, n]));
+  const cips = new Map((ciliumNodes?.items ?? []).map((c) => [c.metadata.name, (c.spec?.addresses ?? []).filter((a) => a.type === 'CiliumInternalIP' && a.ip).map((a) => a.ip!)]));
+  const simNodes: SimNode[] = nodes!.items.map((n) => {
+    const f = facts.get(n.metadata.name);
+    return {
+      name: n.metadata.name,
+      internalIPs: (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address),
+      ciliumInternalIPs: cips.get(n.metadata.name) ?? [],
+      podCIDRs: n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : []),
+      ipsecSpi: f?.agent?.ipsec?.key?.spi ?? null,
+      nodeEncryption: f?.agent?.wireguard?.nodeEncryption === 'Enabled',
+    };
+  });
+  const partial: SimState = { ciliumVersion: '', routingMode: 'native', tunnelProtocol: 'vxlan', tunnelPort: 0, ipsecCipher: 'gcm-128', nodes: simNodes, paths: [] };
+  const involved = new Set([node]);
+  for (const f of flows) for (const ip of [f.src, f.dst]) {
+    const o = ownerOf(partial, ip);
+    if (o) involved.add(o.node.name);
+  }
+  const names = [...involved].filter((n) => facts.has(n));
+  const pairs = names.flatMap((a) => names.filter((b) => b !== a).map((b) => [a, b] as const));
+  const paths: PodPath[] = await Promise.all(
+    pairs.map(async ([from, to]) => {
+      const p = (await getJson<PathAnswer>(sim, `/path?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`))!;
+      return {
+        from,
+        to,
+        encryption: p.encryption,
+        ...(p.ipsec ? { spi: p.ipsec.spi } : {}),
+        delivered: p.ipsec ? p.ipsec.receiverHasState : p.wireguard ? p.wireguard.receiverHasPeer : true,
+      };
+    }),
+  );
+  // Cluster-wide settings, as the agents on these nodes run them.
+  const agent = names.map((n) => facts.get(n)?.agent).find((a) => a != null) ?? state!.nodes.map((n) => n.agent).find((a) => a != null);
+  if (!agent) throw new Error('no Cilium agent has run on any node: nothing sets up a datapath');
+  const tunnelProtocol = agent.config.tunnelProtocol === 'geneve' ? 'geneve' : 'vxlan';
+  const cm = await getJson<{ data?: Record<string, string> }>(kapi, `/api/v1/namespaces/${encodeURIComponent(agent.pod.namespace)}/configmaps/cilium-config`, true);
+  // pkg/defaults: TunnelPortVXLAN 8472, TunnelPortGeneve 6081, used when tunnel-port is 0/unset.
+  const port = Number(cm?.data?.['tunnel-port'] ?? '0');
+  const key = names.map((n) => facts.get(n)?.agent?.ipsec?.key).find((k) => k != null);
+  const cipher: EspCipher = key && !/gcm/.test(key.algorithm) ? 'cbc-hmac-sha256' : 'gcm-128';
+  return {
+    ciliumVersion: agent.version,
+    routingMode: agent.config.routingMode,
+    tunnelProtocol,
+    tunnelPort: port > 0 ? port : tunnelProtocol === 'geneve' ? 6081 : 8472,
+    ipsecCipher: cipher,
+    nodes: simNodes,
+    paths,
+  };
+}
+
+// ---- the flow log: what the traffic stand-ins sent, read back by the captures ----
+
+function flowLog(stateDir: string): string {
+  const dir = join(stateDir, 'datapath');
+  mkdirSync(dir, { recursive: true });
+  return join(dir, 'flows.jsonl');
+}
+
+export function recordFlows(stateDir: string, flows: readonly Flow[]): void {
+  // One small append per line: concurrent writers never interleave within a line.
+  for (const f of flows) appendFileSync(flowLog(stateDir), `${JSON.stringify(f)}\n`);
+}
+
+export function readFlows(stateDir: string, fromMs: number, toMs: number): Flow[] {
+  let text = '';
+  try {
+    text = readFileSync(flowLog(stateDir), 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Flow)
+    .filter((f) => f.at + 5000 >= fromMs && f.at <= toMs);
+}
+
+export function captureDir(stateDir: string): string {
+  const dir = join(stateDir, 'datapath', 'captures');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
