@@ -1,7 +1,10 @@
 import { z } from 'zod';
 
-// Normalised view of `cilium-dbg encrypt status` (and of the Encryption part of `cilium-dbg status`),
-// whatever format the agent printed it in.
+// Readers of what the agent's cilium-dbg prints with `-o json` (every supported version has it):
+// `encrypt status` prints models.EncryptionStatus, `status` prints models.StatusResponse whose
+// `encryption` member is the same model. What the fields mean for each Cilium version is judged
+// in evaluate.ts; here only the shape is checked.
+
 export interface IpsecStatus {
   keysInUse: number;
   maxSeqNumber: string | null;
@@ -20,36 +23,22 @@ export interface WireguardStatus {
   nodeEncryption: string | null;
 }
 
-export type OutputFormat = 'json' | 'json-legacy' | 'text';
-
 export interface EncryptionStatus {
-  mode: string;
+  // null when the agent did not answer (1.19+ still prints the kernel's view, with the error in msg).
+  mode: string | null;
   msg: string | null;
   ipsec: IpsecStatus | null;
   wireguard: WireguardStatus | null;
-  format: OutputFormat;
 }
 
 export class AgentOutputError extends Error {
   override name = 'AgentOutputError';
 }
 
-// The procfs XfrmStat fields that `encrypt status` copies when non-zero. An unknown name is still
-// reported (newer kernels add counters), marked so a reader knows to look it up.
-export const XFRM_ERROR_NAMES: readonly string[] = [
-  'XfrmInError', 'XfrmInBufferError', 'XfrmInHdrError', 'XfrmInNoStates', 'XfrmInStateProtoError',
-  'XfrmInStateModeError', 'XfrmInStateSeqError', 'XfrmInStateExpired', 'XfrmInStateMismatch',
-  'XfrmInStateInvalid', 'XfrmInTmplMismatch', 'XfrmInNoPols', 'XfrmInPolBlock', 'XfrmInPolError',
-  'XfrmOutError', 'XfrmOutBundleGenError', 'XfrmOutBundleCheckError', 'XfrmOutNoStates',
-  'XfrmOutStateProtoError', 'XfrmOutStateModeError', 'XfrmOutStateSeqError', 'XfrmOutStateExpired',
-  'XfrmOutPolBlock', 'XfrmOutPolDead', 'XfrmOutPolError', 'XfrmFwdHdrError', 'XfrmOutStateInvalid',
-  'XfrmAcquireError',
-];
-
 const count = z.number().int().nonnegative();
-// Go marshals these with omitempty, so an absent number means 0 and an absent list means empty.
-const modelSchema = z.object({
-  mode: z.string().min(1),
+// Go marshals the model with omitempty: an absent number is 0, an absent string empty.
+const encryptionSchema = z.object({
+  mode: z.string().optional(),
   msg: z.string().optional(),
   ipsec: z
     .object({
@@ -62,226 +51,91 @@ const modelSchema = z.object({
     .optional(),
   wireguard: z
     .object({
-      interfaces: z
-        .array(z.object({ name: z.string().min(1), 'peer-count': count.optional() }))
-        .nullish(),
+      interfaces: z.array(z.object({ name: z.string().optional(), 'peer-count': count.optional() })).nullish(),
       'node-encryption': z.string().optional(),
     })
     .optional(),
 });
 
-// Pre-models agents (≈1.13/1.14) printed flat keys; kept so an older build still parses.
-const legacySchema = z.object({
-  'encryption-type': z.string().min(1),
-  'ipsec-decrypt-interfaces': z.array(z.string()).nullish(),
-  'ipsec-max-seq-number': z.string().optional(),
-  'ipsec-keys-in-use': count.optional(),
-  'ipsec-errors-count': count.optional(),
-  'xfrm-errors': z.record(z.string(), count).nullish(),
-  'wireguard-interfaces': z
-    .array(z.object({ 'interface-name': z.string().min(1), 'peer-count': count.optional() }))
-    .nullish(),
+const statusSchema = z.object({
+  cilium: z.object({ state: z.string().optional(), msg: z.string().optional() }).optional(),
+  encryption: encryptionSchema.optional(),
 });
 
 function issues(err: z.ZodError): string {
   return err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
 
-function fromModel(m: z.infer<typeof modelSchema>, format: OutputFormat): EncryptionStatus {
+function parseJson(what: string, output: string): unknown {
+  const trimmed = output.trim();
+  if (trimmed === '') throw new AgentOutputError(`empty ${what} output`);
+  try {
+    return JSON.parse(trimmed);
+  } catch (e) {
+    throw new AgentOutputError(`${what} output is not JSON: ${(e as Error).message}`);
+  }
+}
+
+function fromModel(m: z.infer<typeof encryptionSchema>): EncryptionStatus {
+  const ip = m.ipsec;
+  const wg = m.wireguard;
   return {
-    mode: m.mode,
+    mode: m.mode ? m.mode : null,
     msg: m.msg ? m.msg : null,
-    ipsec: m.ipsec
+    ipsec: ip
       ? {
-          keysInUse: m.ipsec['keys-in-use'] ?? 0,
-          maxSeqNumber: m.ipsec['max-seq-number'] ?? null,
-          errorCount: m.ipsec['error-count'] ?? 0,
-          xfrmErrors: { ...(m.ipsec['xfrm-errors'] ?? {}) },
-          decryptInterfaces: m.ipsec['decrypt-interfaces'] ?? [],
+          keysInUse: ip['keys-in-use'] ?? 0,
+          maxSeqNumber: ip['max-seq-number'] ?? null,
+          errorCount: ip['error-count'] ?? 0,
+          xfrmErrors: { ...(ip['xfrm-errors'] ?? {}) },
+          decryptInterfaces: ip['decrypt-interfaces'] ?? [],
         }
       : null,
-    wireguard: m.wireguard
+    wireguard: wg
       ? {
-          interfaces: (m.wireguard.interfaces ?? []).map((i) => ({ name: i.name, peerCount: i['peer-count'] ?? 0 })),
-          nodeEncryption: m.wireguard['node-encryption'] ?? null,
+          interfaces: (wg.interfaces ?? []).map((i) => ({ name: i.name ?? '', peerCount: i['peer-count'] ?? 0 })),
+          nodeEncryption: wg['node-encryption'] ?? null,
         }
       : null,
-    format,
   };
 }
 
-function parseJsonDocument(value: unknown): EncryptionStatus {
-  if (typeof value === 'object' && value !== null && 'encryption-type' in value) {
-    const r = legacySchema.safeParse(value);
-    if (!r.success) throw new AgentOutputError(`legacy encrypt status JSON: ${issues(r.error)}`);
-    const l = r.data;
-    const hasIpsec = l['ipsec-keys-in-use'] !== undefined || l['ipsec-max-seq-number'] !== undefined;
-    return {
-      mode: l['encryption-type'],
-      msg: null,
-      ipsec: hasIpsec
-        ? {
-            keysInUse: l['ipsec-keys-in-use'] ?? 0,
-            maxSeqNumber: l['ipsec-max-seq-number'] ?? null,
-            errorCount: l['ipsec-errors-count'] ?? 0,
-            xfrmErrors: { ...(l['xfrm-errors'] ?? {}) },
-            decryptInterfaces: l['ipsec-decrypt-interfaces'] ?? [],
-          }
-        : null,
-      wireguard: l['wireguard-interfaces']
-        ? {
-            interfaces: l['wireguard-interfaces'].map((i) => ({ name: i['interface-name'], peerCount: i['peer-count'] ?? 0 })),
-            nodeEncryption: null,
-          }
-        : null,
-      format: 'json-legacy',
-    };
-  }
-  const r = modelSchema.safeParse(value);
-  if (!r.success) throw new AgentOutputError(`encrypt status JSON: ${issues(r.error)}`);
-  return fromModel(r.data, 'json');
-}
-
-function parseCount(label: string, value: string): number {
-  if (!/^\d+$/.test(value)) throw new AgentOutputError(`"${label}" is not a count: ${JSON.stringify(value)}`);
-  return Number(value);
-}
-
-// The printer pads values with %-26s/%-26d, so every value may carry trailing spaces, and Go's
-// map iteration prints the XFRM lines in any order.
-export function parseEncryptStatusText(output: string): EncryptionStatus {
-  let mode: string | null = null;
-  let ipsec: IpsecStatus | null = null;
-  let wireguard: WireguardStatus | null = null;
-  let currentWg: WireguardInterfaceStatus | null = null;
-  let inErrors = false;
-  const ensureIpsec = (): IpsecStatus =>
-    (ipsec ??= { keysInUse: 0, maxSeqNumber: null, errorCount: 0, xfrmErrors: {}, decryptInterfaces: [] });
-
-  for (const raw of output.split(/\r?\n/)) {
-    if (raw.trim() === '') continue;
-    const indented = /^\s/.test(raw);
-    const line = raw.trim();
-    const colon = line.indexOf(':');
-    if (colon < 0) throw new AgentOutputError(`unexpected line in encrypt status text: ${JSON.stringify(line)}`);
-    const key = line.slice(0, colon).trim();
-    const value = line.slice(colon + 1).trim();
-    if (indented) {
-      if (inErrors && /^Xfrm[A-Za-z]+$/.test(key)) {
-        ensureIpsec().xfrmErrors[key] = parseCount(key, value);
-      } else if (currentWg && key === 'Number of peers') {
-        currentWg.peerCount = parseCount(key, value);
-      } else if (currentWg && key === 'Public key') {
-        // Public, but the report has no use for it.
-      } else {
-        throw new AgentOutputError(`unexpected indented line in encrypt status text: ${JSON.stringify(line)}`);
-      }
-      continue;
-    }
-    inErrors = false;
-    switch (key) {
-      case 'Encryption':
-        if (value === '') throw new AgentOutputError('"Encryption:" line has no mode');
-        mode = value;
-        break;
-      case 'Decryption interface(s)':
-        ensureIpsec().decryptInterfaces = value === '' ? [] : value.split(',').map((s) => s.trim());
-        break;
-      case 'Keys in use':
-        ensureIpsec().keysInUse = parseCount(key, value);
-        break;
-      case 'Max Seq. Number':
-        ensureIpsec().maxSeqNumber = value;
-        break;
-      case 'Errors':
-        ensureIpsec().errorCount = parseCount(key, value);
-        inErrors = true;
-        break;
-      case 'Interface':
-        wireguard ??= { interfaces: [], nodeEncryption: null };
-        currentWg = { name: value, peerCount: 0 };
-        wireguard.interfaces.push(currentWg);
-        break;
-      default:
-        throw new AgentOutputError(`unexpected line in encrypt status text: ${JSON.stringify(line)}`);
-    }
-  }
-  if (mode === null) throw new AgentOutputError('no "Encryption:" line in encrypt status output');
-  return { mode, msg: null, ipsec, wireguard, format: 'text' };
-}
-
+// `cilium-dbg encrypt status -o json`.
 export function parseEncryptStatus(output: string): EncryptionStatus {
-  const trimmed = output.trim();
-  if (trimmed === '') throw new AgentOutputError('empty encrypt status output');
-  if (trimmed.startsWith('{')) {
-    let value: unknown;
-    try {
-      value = JSON.parse(trimmed);
-    } catch (e) {
-      throw new AgentOutputError(`encrypt status output is not valid JSON: ${(e as Error).message}`);
-    }
-    return parseJsonDocument(value);
-  }
-  return parseEncryptStatusText(output);
+  const r = encryptionSchema.safeParse(parseJson('encrypt status', output));
+  if (!r.success) throw new AgentOutputError(`encrypt status JSON: ${issues(r.error)}`);
+  return fromModel(r.data);
 }
 
-// `cilium-dbg status`: only the encryption part matters. JSON is models.StatusResponse whose
-// `encryption` field is the same EncryptionStatus model; text is one tabwriter-padded line.
-export interface AgentStatusEncryption {
-  mode: string;
-  nodeEncryption: string | null;
-  peers: number | null;
-  msg: string | null;
+export interface AgentStatus {
+  // The agent's own health ("Ok", "Warning", "Failure"), for the report.
+  state: string | null;
+  // Absent until the agent's status collector has run its encryption probe once.
+  encryption: EncryptionStatus | null;
 }
 
-export function parseAgentStatus(output: string): AgentStatusEncryption {
-  const trimmed = output.trim();
-  if (trimmed.startsWith('{')) {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(trimmed);
-    } catch (e) {
-      throw new AgentOutputError(`status output is not valid JSON: ${(e as Error).message}`);
-    }
-    if (typeof doc !== 'object' || doc === null || !('encryption' in doc)) {
-      throw new AgentOutputError('status JSON has no "encryption" field');
-    }
-    const enc = parseJsonDocument((doc as { encryption: unknown }).encryption);
-    const wg = enc.wireguard?.interfaces[0];
-    return {
-      mode: enc.mode,
-      nodeEncryption: enc.wireguard?.nodeEncryption ?? null,
-      peers: wg ? wg.peerCount : null,
-      msg: enc.msg,
-    };
-  }
-  const line = output.split(/\r?\n/).find((l) => /^Encryption:/.test(l));
-  if (!line) throw new AgentOutputError('no "Encryption:" line in status output');
-  const m = /^Encryption:\s+(\S+)\s*(.*)$/.exec(line.trimEnd());
-  if (!m) throw new AgentOutputError(`cannot read status line ${JSON.stringify(line)}`);
-  const rest = m[2]!;
-  const nodeEnc = /NodeEncryption:\s*([A-Za-z]+)/.exec(rest);
-  const peers = /Peers:\s*(\d+)/.exec(rest);
-  const bracketed = rest.startsWith('[');
-  return {
-    mode: m[1]!,
-    nodeEncryption: nodeEnc ? nodeEnc[1]! : null,
-    peers: peers ? Number(peers[1]) : null,
-    msg: rest !== '' && !bracketed ? rest : null,
-  };
+// `cilium-dbg status -o json`: only the members the verifier uses are checked.
+export function parseAgentStatus(output: string): AgentStatus {
+  const r = statusSchema.safeParse(parseJson('status', output));
+  if (!r.success) throw new AgentOutputError(`status JSON: ${issues(r.error)}`);
+  return { state: r.data.cilium?.state ?? null, encryption: r.data.encryption ? fromModel(r.data.encryption) : null };
 }
 
-export interface SeqUsage {
-  current: bigint;
-  limit: bigint;
+// What a failed `kubectl exec ... cilium-dbg` left on stderr, without kubectl's own trailer.
+export function agentErrorMessage(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^command terminated with exit code \d+$/.test(l));
+  return lines.join(' ').replace(/^Error: /, '').slice(0, 500);
 }
 
-// "0x1e3/0xffffffff", or "N/A" when no SA has sent anything yet.
-export function parseMaxSeq(value: string | null): SeqUsage | null {
-  if (value === null || value === 'N/A' || value === '') return null;
-  const m = /^0x([0-9a-fA-F]+)\/0x([0-9a-fA-F]+)$/.exec(value);
+// The limit printed after the highest output sequence number: "0x1e3/0xffffffff" up to 1.17,
+// "0x1e3/0xffffffffffffffff" from 1.18, "N/A" before any packet was sent
+// (cilium v1.16.19..v1.20.2 cilium-dbg/cmd/encrypt_status.go maxSequenceNumber).
+export function maxSeqLimit(value: string | null): bigint | null {
+  if (value === null || value === 'N/A') return null;
+  const m = /^0x[0-9a-fA-F]+\/0x([0-9a-fA-F]+)$/.exec(value);
   if (!m) throw new AgentOutputError(`cannot read max sequence number ${JSON.stringify(value)}`);
-  const limit = BigInt('0x' + m[2]);
-  if (limit === 0n) throw new AgentOutputError(`max sequence number has a zero limit: ${JSON.stringify(value)}`);
-  return { current: BigInt('0x' + m[1]), limit };
+  return BigInt('0x' + m[1]);
 }

@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 import { requireCiliumVersion, type CiliumVersion } from '../encryption/ciliumVersion';
 
 export type EncryptionMode = 'ipsec' | 'wireguard';
@@ -13,6 +14,8 @@ export interface VerifierArgs {
   nodeEncryption: boolean | null;
   strictMode: boolean | null;
   pollIntervalSeconds: number;
+  concurrency: number;
+  reportFile: string | null;
   workloadImage: string;
   captureImage: string;
 }
@@ -22,21 +25,75 @@ export interface VerifierArgs {
 export const DEFAULT_WORKLOAD_IMAGE = 'docker.io/library/busybox:1.36.1';
 export const DEFAULT_CAPTURE_IMAGE = 'docker.io/nicolaka/netshoot:v0.13';
 
+// Agents asked at once. Every query is one `kubectl exec`, a stream through the API server to the
+// node's kubelet; 16 keeps a 1,000-node cluster to a few dozen rounds of streams without crowding
+// the API server's long-running requests.
+export const DEFAULT_CONCURRENCY = 16;
+
 export class ArgsError extends Error {
   override name = 'ArgsError';
 }
 
-export const USAGE = `usage: npm run verify -- --stack <name> [flags to override]
-       node --import tsx verifier/main.ts --mode <ipsec|wireguard> --namespace <ns> --cilium-version <x.y.z>
-       [--kubeconfig <path>] [--context <name>] [--timeout <seconds>] [--wire-check <on|off>]
-       [--node-encryption <true|false>] [--strict-mode <true|false>] [--poll-interval <seconds>]
-       [--workload-image <ref>] [--capture-image <ref>]`;
+export const USAGE = `usage: npm run verify -- --stack <name> [flags to override the stack's]
+       node --import tsx verifier/main.ts --mode <ipsec|wireguard> --namespace <ns> --cilium-version <x.y.z> [flags]
 
-const FLAGS = [
-  'mode', 'namespace', 'cilium-version', 'kubeconfig', 'context', 'timeout', 'wire-check',
-  'node-encryption', 'strict-mode', 'poll-interval', 'workload-image', 'capture-image',
-] as const;
-type Flag = (typeof FLAGS)[number];
+Proves that Cilium transparent encryption is on: asks every agent, optionally checks the wire.
+  --stack <name>              take mode, namespace, version, cluster and timeout from Pulumi.<name>.yaml
+  --mode <ipsec|wireguard>    the encryption mode every agent must report
+  --namespace <ns>            Cilium's namespace
+  --cilium-version <x.y.z>    the deployed chart version, 1.16.x to 1.20.x
+  --kubeconfig <path>         kubeconfig file (default: kubectl's)
+  --context <name>            kubeconfig context (default: the current one)
+  --timeout <seconds>         bound on the rollout wait and the reads (default 600)
+  --wire-check <on|off>       capture traffic between two nodes (default on)
+  --node-encryption <true|false>  WireGuard: node encryption the agents must report
+  --strict-mode <true|false>  strict mode cilium-config must have
+  --poll-interval <seconds>   pause between rounds of reads (default 5)
+  --concurrency <n>           agents asked at once, 1 to 256 (default ${DEFAULT_CONCURRENCY})
+  --report-file <path>        also write the full JSON report there
+  --workload-image <ref>      image of the wire check's client and server pods
+  --capture-image <ref>       image of the wire check's capture pods
+  -h, --help                  print this help
+stdout: the JSON report when verified, a short JSON digest otherwise; stderr: progress and summary.
+exit status: 0 verified, 1 not encrypted, 2 could not verify or bad arguments`;
+
+const OPTIONS = {
+  mode: { type: 'string' },
+  namespace: { type: 'string' },
+  'cilium-version': { type: 'string' },
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
+  timeout: { type: 'string' },
+  'wire-check': { type: 'string' },
+  'node-encryption': { type: 'string' },
+  'strict-mode': { type: 'string' },
+  'poll-interval': { type: 'string' },
+  concurrency: { type: 'string' },
+  'report-file': { type: 'string' },
+  'workload-image': { type: 'string' },
+  'capture-image': { type: 'string' },
+  stack: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export type FlagValues = Partial<Record<Exclude<keyof typeof OPTIONS, 'help'>, string>> & { help?: boolean };
+
+// node:util parseArgs, plus what it lets through: a flag given twice (it keeps the last one).
+export function parseFlags(argv: readonly string[]): FlagValues {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false, tokens: true });
+  } catch (e) {
+    throw new ArgsError((e as Error).message);
+  }
+  const seen = new Set<string>();
+  for (const t of parsed.tokens) {
+    if (t.kind !== 'option') continue;
+    if (seen.has(t.name)) throw new ArgsError(`--${t.name} given more than once`);
+    seen.add(t.name);
+  }
+  return parsed.values as FlagValues;
+}
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
@@ -62,33 +119,13 @@ function nonEmpty(flag: string, value: string): string {
 // a kubectl error after the rollout wait.
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-export function parseVerifierArgs(argv: readonly string[]): VerifierArgs {
-  const seen = new Map<Flag, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const token = argv[i]!;
-    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(token);
-    if (!m) throw new ArgsError(`unexpected argument ${JSON.stringify(token)}; flags look like --name value`);
-    const name = m[1]!;
-    if (!(FLAGS as readonly string[]).includes(name)) {
-      throw new ArgsError(`unknown flag --${name}; known flags: ${FLAGS.map((f) => `--${f}`).join(', ')}`);
-    }
-    let value = m[2];
-    if (value === undefined) {
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) throw new ArgsError(`--${name} needs a value`);
-      value = next;
-      i++;
-    }
-    if (seen.has(name as Flag)) throw new ArgsError(`--${name} given more than once`);
-    seen.set(name as Flag, value);
-  }
-  const get = (f: Flag): string | undefined => seen.get(f);
-  const required = (f: Flag): string => {
-    const v = get(f);
-    if (v === undefined) throw new ArgsError(`--${f} is required`);
+export function argsFromFlags(f: FlagValues): VerifierArgs {
+  if (f.stack !== undefined) throw new ArgsError('--stack is expanded before the flags are read');
+  const required = (name: 'mode' | 'namespace' | 'cilium-version'): string => {
+    const v = f[name];
+    if (v === undefined) throw new ArgsError(`--${name} is required`);
     return v;
   };
-
   const mode = oneOf('mode', required('mode'), ['ipsec', 'wireguard'] as const);
   const namespace = required('namespace');
   if (!DNS_LABEL.test(namespace)) {
@@ -101,27 +138,39 @@ export function parseVerifierArgs(argv: readonly string[]): VerifierArgs {
     if (e instanceof ArgsError) throw e;
     throw new ArgsError(`--cilium-version: ${(e as Error).message}`);
   }
-  const bool = (f: Flag): boolean | null => {
-    const v = get(f);
-    return v === undefined ? null : oneOf(f, v, ['true', 'false'] as const) === 'true';
+  const bool = (name: 'node-encryption' | 'strict-mode'): boolean | null => {
+    const v = f[name];
+    return v === undefined ? null : oneOf(name, v, ['true', 'false'] as const) === 'true';
   };
-  const optional = (f: Flag): string | null => {
-    const v = get(f);
-    return v === undefined ? null : nonEmpty(f, v);
+  const optional = (name: 'kubeconfig' | 'context' | 'report-file' | 'workload-image' | 'capture-image'): string | null => {
+    const v = f[name];
+    return v === undefined ? null : nonEmpty(name, v);
   };
-  const wire = get('wire-check');
+  const concurrency = f.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(f.concurrency);
+  if (!/^\d+$/.test(f.concurrency ?? '1') || !(concurrency >= 1 && concurrency <= 256)) {
+    throw new ArgsError(`--concurrency must be a whole number from 1 to 256; got ${JSON.stringify(f.concurrency)}`);
+  }
   return {
     mode,
     namespace,
     ciliumVersion,
     kubeconfig: optional('kubeconfig'),
     context: optional('context'),
-    timeoutSeconds: get('timeout') === undefined ? 600 : seconds('timeout', get('timeout')!, 1, 86400),
-    wireCheck: wire === undefined ? true : oneOf('wire-check', wire, ['on', 'off'] as const) === 'on',
+    timeoutSeconds: f.timeout === undefined ? 600 : seconds('timeout', f.timeout, 1, 86400),
+    wireCheck: f['wire-check'] === undefined ? true : oneOf('wire-check', f['wire-check'], ['on', 'off'] as const) === 'on',
     nodeEncryption: bool('node-encryption'),
     strictMode: bool('strict-mode'),
-    pollIntervalSeconds: get('poll-interval') === undefined ? 5 : seconds('poll-interval', get('poll-interval')!, 0.05, 300),
+    pollIntervalSeconds: f['poll-interval'] === undefined ? 5 : seconds('poll-interval', f['poll-interval'], 0.05, 300),
+    concurrency,
+    reportFile: optional('report-file'),
     workloadImage: optional('workload-image') ?? DEFAULT_WORKLOAD_IMAGE,
     captureImage: optional('capture-image') ?? DEFAULT_CAPTURE_IMAGE,
   };
+}
+
+// The flags without --stack (tests, and the argv a stack expands to).
+export function parseVerifierArgs(argv: readonly string[]): VerifierArgs {
+  const f = parseFlags(argv);
+  if (f.help) throw new ArgsError('--help is not a verification flag');
+  return argsFromFlags(f);
 }

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { atLeast, type CiliumVersion } from '../encryption/ciliumVersion';
+import { parseCidr } from './ip';
 
 // Pure readers of the Kubernetes objects the verifier looks at (all fetched as `-o json`):
-// nodes, the agent DaemonSet, the agent pods and the `cilium-config` ConfigMap. Never Secrets.
+// nodes, CiliumNodes, the agent DaemonSet, the agent pods and the `cilium-config` ConfigMap.
+// Never Secrets.
 
 export class ClusterDataError extends Error {
   override name = 'ClusterDataError';
@@ -173,6 +175,11 @@ export interface CiliumConfig {
   tunnelProtocol: 'vxlan' | 'geneve';
   tunnelPort: number;
   ipam: string;
+  ipv4PodSubnets: number;
+  ipv6PodSubnets: number;
+  // 1.16 only: the agent option that adds overlay states (removed in 1.17, where tunnel mode always does).
+  encryptedOverlay: boolean;
+  clusterId: number;
   ipsecEnabled: boolean;
   wireguardEnabled: boolean;
   nodeEncryption: boolean;
@@ -191,8 +198,9 @@ export function strictModeKeys(v: CiliumVersion): string[] {
 
 export function configKeysRead(v: CiliumVersion): string[] {
   return [
-    'enable-ipv4', 'enable-ipv6', 'routing-mode', 'tunnel-protocol', 'tunnel-port', 'ipam',
-    'enable-ipsec', 'enable-wireguard', 'encrypt-node', ...strictModeKeys(v),
+    'enable-ipv4', 'enable-ipv6', 'routing-mode', 'tunnel-protocol', 'tunnel-port', 'ipam', 'ipv4-pod-subnets',
+    'ipv6-pod-subnets', ...(atLeast(v, 17) ? [] : ['enable-ipsec-encrypted-overlay']), 'cluster-id', 'enable-ipsec',
+    'enable-wireguard', 'encrypt-node', ...strictModeKeys(v),
   ];
 }
 
@@ -202,6 +210,11 @@ function flag(data: Record<string, string>, key: string, dflt: boolean): boolean
   if (v === 'true') return true;
   if (v === 'false') return false;
   throw new ClusterDataError(`cilium-config key ${key} is neither "true" nor "false": ${JSON.stringify(v)}`);
+}
+
+// The agent reads these as a string slice and skips what is not a CIDR (pkg/option/config.go).
+function cidrCount(value: string | undefined): number {
+  return (value ?? '').split(/[\s,]+/).filter((c) => c !== '' && parseCidr(c) !== null).length;
 }
 
 export function parseCiliumConfig(json: string, v: CiliumVersion): CiliumConfig {
@@ -232,6 +245,9 @@ export function parseCiliumConfig(json: string, v: CiliumVersion): CiliumConfig 
     if (!(p >= 1 && p <= 65535)) throw new ClusterDataError(`cilium-config tunnel-port is not a port: ${JSON.stringify(portText)}`);
     tunnelPort = p;
   }
+  const idText = data['cluster-id'] || '0';
+  const clusterId = /^\d+$/.test(idText) ? Number(idText) : NaN;
+  if (!(clusterId >= 0 && clusterId <= 511)) throw new ClusterDataError(`cilium-config cluster-id is not a cluster ID: ${JSON.stringify(idText)}`);
   const keys = strictModeKeys(v);
   return {
     ipv4: flag(data, 'enable-ipv4', true),
@@ -240,6 +256,10 @@ export function parseCiliumConfig(json: string, v: CiliumVersion): CiliumConfig 
     tunnelProtocol: proto,
     tunnelPort,
     ipam: data['ipam'] || 'cluster-pool',
+    ipv4PodSubnets: cidrCount(data['ipv4-pod-subnets']),
+    ipv6PodSubnets: cidrCount(data['ipv6-pod-subnets']),
+    encryptedOverlay: !atLeast(v, 17) && flag(data, 'enable-ipsec-encrypted-overlay', false),
+    clusterId,
     ipsecEnabled: flag(data, 'enable-ipsec', false),
     wireguardEnabled: flag(data, 'enable-wireguard', false),
     nodeEncryption: flag(data, 'encrypt-node', false),
@@ -249,28 +269,141 @@ export function parseCiliumConfig(json: string, v: CiliumVersion): CiliumConfig 
   };
 }
 
+// A node as the agents know it. Cilium's node manager learns the nodes of its cluster from
+// CiliumNode objects (pkg/node/types/node.go ParseCiliumNode), so these, not the Kubernetes Nodes
+// or the agent pods, decide which XFRM states and WireGuard peers an agent holds.
+export interface KnownNode {
+  name: string;
+  bootId: boolean;
+  // Families of its CiliumInternalIPs (the cilium_host addresses the XFRM states are built on).
+  ipv4: boolean;
+  ipv6: boolean;
+  // Annotation network.cilium.io/wg-pub-key (or its alias io.cilium.network.wg-pub-key), written
+  // by the node's WireGuard agent (pkg/wireguard/agent/agent.go) and read into WireguardPubKey.
+  wireguardKey: boolean;
+}
+
+const WG_KEY_ANNOTATIONS = ['network.cilium.io/wg-pub-key', 'io.cilium.network.wg-pub-key'];
+
+const ciliumNodeSchema = z.object({
+  metadata: z.object({ name: z.string().min(1), annotations: z.record(z.string(), z.string()).nullish() }),
+  spec: z
+    .object({
+      bootid: z.string().nullish(),
+      addresses: z.array(z.object({ type: z.string().nullish(), ip: z.string().nullish() })).nullish(),
+    })
+    .nullish(),
+});
+
+export interface CiliumNodes {
+  known: KnownNode[];
+  internalIps: Map<string, string[]>;
+}
+
+export function parseCiliumNodes(json: string): CiliumNodes {
+  const internalIps = new Map<string, string[]>();
+  const known = parseList('CiliumNode', json, ciliumNodeSchema)
+    .map((n) => {
+      const internal = (n.spec?.addresses ?? []).filter((a) => a.type === 'CiliumInternalIP' && a.ip).map((a) => a.ip!);
+      if (internal.length > 0) internalIps.set(n.metadata.name, internal);
+      const annotations = n.metadata.annotations ?? {};
+      return {
+        name: n.metadata.name,
+        bootId: Boolean(n.spec?.bootid),
+        ipv4: internal.some((ip) => !ip.includes(':')),
+        ipv6: internal.some((ip) => ip.includes(':')),
+        wireguardKey: WG_KEY_ANNOTATIONS.some((k) => Boolean(annotations[k])),
+      };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return { known, internalIps };
+}
+
+// When the CiliumNode API is not served, the nodes with a ready agent stand in for it.
+export function knownFromAgents(names: readonly string[], cfg: CiliumConfig): KnownNode[] {
+  return names.map((name) => ({ name, bootId: true, ipv4: cfg.ipv4, ipv6: cfg.ipv6, wireguardKey: cfg.wireguardEnabled }));
+}
+
+export interface FamilyKeys {
+  ipv4: number;
+  ipv6: number;
+  why: string;
+}
+
+// Unique IPsec keys an agent holds for one remote node, per IP family, as counted by
+// CountUniqueIPsecKeys (pkg/common/ipsec/utils.go). With per-tunnel keys (`+`, always written by
+// this program; always on from 1.17) each key is derived from the global key, the source and
+// destination IPs and both boot IDs (pkg/datapath/linux/ipsec/ipsec_linux.go
+// computeNodeIPsecKey), so every XFRM state with another (src, dst) pair holds another key, while
+// states that share the pair share the key. The states are created in pkg/datapath/linux/ipsec.go
+// of each version:
+// - one pod subnet per node (cluster-pool, kubernetes IPAM): out and in between the two
+//   CiliumInternalIPs = 2;
+// - tunnel mode adds overlay out and in between the node IPs = +2: for IPv4 from 1.17
+//   (enableIPSecIPv4Do, EnableEncapsulation), for IPv6 too from 1.18 (enableIPSecIPv6Do); in 1.16
+//   only with enable-ipsec-encrypted-overlay (IPv4, reqid 2);
+// - subnet encryption (ENI or Azure IPAM, or explicit ipv4/ipv6-pod-subnets): out, in via the
+//   CiliumInternalIPs and in via the node IPs = 3 for a family with pod subnets; a family without
+//   gets no state in 1.16 (everything is inside the loop over the subnets) and the two in states
+//   from 1.17 (enableIPSecIPv4DoSubnetEncryption). ENI/Azure derive IPv4 subnets on every
+//   version and IPv6 subnets from 1.20 (pkg/datapath/linux/node.go).
+export function ipsecKeysPerRemoteNode(cfg: CiliumConfig, v: CiliumVersion): FamilyKeys {
+  const cloud = cfg.ipam === 'eni' || cfg.ipam === 'azure';
+  const subnets = { ipv4: cfg.ipv4PodSubnets > 0 || cloud, ipv6: cfg.ipv6PodSubnets > 0 || (cloud && atLeast(v, 20)) };
+  if (subnets.ipv4 || subnets.ipv6) {
+    const without = atLeast(v, 17) ? 2 : 0;
+    const per = (f: 'ipv4' | 'ipv6'): number => (subnets[f] ? 3 : without);
+    const source = cloud ? `${cfg.ipam} IPAM` : 'ipv4/ipv6-pod-subnets';
+    return { ipv4: per('ipv4'), ipv6: per('ipv6'), why: `subnet encryption (${source}): 3 per family with pod subnets, ${without} without` };
+  }
+  if (cfg.routingMode === 'tunnel') {
+    if (atLeast(v, 18)) return { ipv4: 4, ipv6: 4, why: 'tunnel mode: pod and overlay states, 4 per family' };
+    if (atLeast(v, 17)) return { ipv4: 4, ipv6: 2, why: 'tunnel mode on 1.17: 4 for IPv4 (overlay states), 2 for IPv6' };
+  }
+  if (cfg.encryptedOverlay) return { ipv4: 4, ipv6: 2, why: 'encrypted overlay on 1.16: 4 for IPv4, 2 for IPv6' };
+  return { ipv4: 2, ipv6: 2, why: `${cfg.routingMode === 'tunnel' ? 'tunnel mode on 1.16' : 'native routing'}: 2 per family` };
+}
+
 export interface KeyExpectation {
   steady: number;
+  // Cluster Mesh: remote clusters' nodes hold keys too, and the local objects cannot say how many.
+  atLeast: boolean;
   formula: string;
 }
 
-// "2 per remote node per IP family" (docs). Two refinements from cilium-cli, which counts the
-// same XFRM states: from 1.18 the overlay is encrypted too, doubling the states in tunnel mode;
-// before 1.18, ENI/Azure IPAM adds one ingress state per remote node and family.
-export function expectedIpsecKeys(cfg: CiliumConfig, v: CiliumVersion, nodeCount: number): KeyExpectation {
-  const remote = Math.max(nodeCount - 1, 0);
-  const parts: string[] = [`${remote} remote node(s)`];
-  let perRemote = 2;
-  if (atLeast(v, 18)) {
-    if (cfg.routingMode === 'tunnel') {
-      perRemote *= 2;
-      parts.push('x2 tunnel (encrypted overlay, >=1.18)');
-    }
-  } else if (cfg.ipam === 'eni' || cfg.ipam === 'azure') {
-    perRemote += 1;
-    parts.push(`+1 per remote node (${cfg.ipam} IPAM)`);
-  }
-  const families = Math.max(Number(cfg.ipv4) + Number(cfg.ipv6), 1);
-  if (families === 2) parts.push('x2 dual stack');
-  return { steady: remote * perRemote * families, formula: `${perRemote} per remote node per family: ${parts.join(', ')}` };
+function nodeKeys(n: KnownNode, cfg: CiliumConfig, per: FamilyKeys): number {
+  // A remote node without a boot ID or a CiliumInternalIP of a family gets no state for it
+  // (enableIPsecIPv4/IPv6 return early).
+  if (!n.bootId) return 0;
+  return (cfg.ipv4 && n.ipv4 ? per.ipv4 : 0) + (cfg.ipv6 && n.ipv6 ? per.ipv6 : 0);
+}
+
+// What each agent's `encrypt status` should count when no rotation is running.
+export function expectedIpsecKeys(cfg: CiliumConfig, v: CiliumVersion, known: readonly KnownNode[]): (node: string) => KeyExpectation {
+  const per = ipsecKeysPerRemoteNode(cfg, v);
+  const each = new Map(known.map((n) => [n.name, nodeKeys(n, cfg, per)]));
+  const total = [...each.values()].reduce((a, b) => a + b, 0);
+  const families = [cfg.ipv4 ? 'IPv4' : null, cfg.ipv6 ? 'IPv6' : null].filter(Boolean).join('+');
+  const skipped = known.filter((n) => (each.get(n.name) ?? 0) === 0).length;
+  return (node) => {
+    const remote = known.length - (each.has(node) ? 1 : 0);
+    const note = skipped > 0 ? `; ${skipped} node(s) without a boot ID or CiliumInternalIP hold no state` : '';
+    return {
+      steady: total - (each.get(node) ?? 0),
+      atLeast: cfg.clusterId > 0,
+      formula: `${per.why}, ${families}, ${remote} remote node(s)${note}`,
+    };
+  };
+}
+
+export interface PeerExpectation {
+  steady: number;
+  atLeast: boolean;
+}
+
+// Each agent adds a peer for every other node whose WireGuard key it knows
+// (pkg/wireguard/agent/node_handler.go: local nodes and nodes without a key are skipped).
+export function expectedWireguardPeers(cfg: CiliumConfig, known: readonly KnownNode[]): (node: string) => PeerExpectation {
+  const withKey = new Set(known.filter((n) => n.wireguardKey).map((n) => n.name));
+  return (node) => ({ steady: withKey.size - (withKey.has(node) ? 1 : 0), atLeast: cfg.clusterId > 0 });
 }

@@ -1,30 +1,36 @@
-import type { AgentStatusEncryption, EncryptionStatus, OutputFormat } from './agentStatus';
-import { parseMaxSeq, XFRM_ERROR_NAMES } from './agentStatus';
+import { atLeast, type CiliumVersion } from '../encryption/ciliumVersion';
+import { maxSeqLimit, type EncryptionStatus } from './agentStatus';
 import type { EncryptionMode } from './args';
-import type { CiliumConfig, KeyExpectation } from './cluster';
+import type { CiliumConfig, KeyExpectation, PeerExpectation } from './cluster';
 
 export const WG_INTERFACE = 'cilium_wg0';
 
-// Half the space leaves room for the rotation itself (old key kept for the rotation duration,
-// 5 min by default) at any traffic rate seen in practice; exhaustion drops traffic (GH#22747).
-export const SEQ_WARN_RATIO = 0.5;
+// How many failed reads in a row make an agent "not answering" rather than "busy".
+export const AGENT_ATTEMPTS = 3;
 
-export type NodeVerdict = 'ok' | 'rotating' | 'unverified' | 'fail';
+// ok and fail are final; pending asks for another read (rotation settling, counters growing,
+// a transient agent error); unverified is final too, or what pending becomes at the deadline.
+export type NodeVerdict = 'ok' | 'pending' | 'unverified' | 'fail';
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
 
-export interface NodeObservation {
-  node: string;
-  pod: string | null;
-  encrypt: Outcome<EncryptionStatus> | null;
-  agentStatus: Outcome<AgentStatusEncryption> | null;
+export interface Read {
+  at: number;
+  // IPsec: `encrypt status`; WireGuard: the encryption member of `status`.
+  outcome: Outcome<EncryptionStatus>;
 }
 
-export interface Expectations {
+export interface NodeContext {
   mode: EncryptionMode;
-  nodeCount: number;
+  version: CiliumVersion;
   keys: KeyExpectation | null;
+  peers: PeerExpectation | null;
   nodeEncryption: boolean | null;
+}
+
+export interface XfrmCounter {
+  total: number;
+  growth: number;
 }
 
 export interface NodeResult {
@@ -32,156 +38,267 @@ export interface NodeResult {
   pod: string | null;
   verdict: NodeVerdict;
   mode: string | null;
-  source: OutputFormat | null;
+  reads: number;
   ipsec?: {
     keysInUse: number;
     expectedKeys: number;
+    keyRule: 'exactly' | 'at least';
     maxSeqNumber: string | null;
-    seqUsedPercent: number | null;
     errorCount: number;
-    xfrmErrors: Record<string, number>;
+    // Totals are cumulative since the node booted; growth is what happened during this check.
+    xfrm: Record<string, XfrmCounter>;
+    observedSeconds: number;
   };
   wireguard?: {
     interface: string | null;
     peers: number | null;
     expectedPeers: number;
+    peerRule: 'exactly' | 'at least';
     nodeEncryption: string | null;
   };
   reasons: string[];
   warnings: string[];
 }
 
-// What each counter usually means, from Cilium's IPsec troubleshooting table.
-const XFRM_HINTS: Record<string, string> = {
-  XfrmInNoStates: 'no state to decrypt with: a node key changed after reboot or an old key was removed too early',
-  XfrmInStateProtoError: 'key or anti-replay mismatch: a rotation without incrementing the SPI',
-  XfrmOutStateSeqError: 'sequence number exhausted: rotate the key',
-  XfrmOutPolBlock: 'packets dropped that would have left in plain text',
-  XfrmFwdHdrError: 'route lookup failed after decryption (deleted pod) or memory pressure',
-  XfrmInError: 'route lookup failed after decryption (deleted pod) or memory pressure',
-  XfrmInStateInvalid: 'packet hit a state being deleted',
-};
-
 const MODE_NAMES: Record<EncryptionMode, string> = { ipsec: 'IPsec', wireguard: 'Wireguard' };
 
-const RANK: Record<NodeVerdict, number> = { ok: 0, rotating: 1, unverified: 2, fail: 3 };
+const RANK: Record<NodeVerdict, number> = { ok: 0, pending: 1, unverified: 2, fail: 3 };
 
 export function worst(verdicts: readonly NodeVerdict[]): NodeVerdict {
   return verdicts.reduce<NodeVerdict>((a, b) => (RANK[b] > RANK[a] ? b : a), 'ok');
 }
 
-export function describeXfrmErrors(errors: Record<string, number>): string {
-  return Object.entries(errors)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([name, n]) => {
-      if (XFRM_HINTS[name]) return `${name}=${n} (${XFRM_HINTS[name]})`;
-      return XFRM_ERROR_NAMES.includes(name) ? `${name}=${n}` : `${name}=${n} (not a known XfrmStat counter)`;
-    })
-    .join(', ');
+// XFRM counters by what their growth means, after the table "known explanations for several XFRM
+// errors" in Documentation/security/network/encryption-ipsec.rst (the same in v1.16.19 to v1.20.2).
+// - fatal: a key, anti-replay or policy problem; any growth during the check fails the node.
+// - benign: the kernel decrypted the packet and then could not route it (a deleted pod, memory
+//   pressure), or hit a state being deleted (scale-down, upgrades): a warning, growing or not.
+// - transient: expected while a rebooted node's new keys are deployed; a warning once it stops,
+//   a failure if it is still growing when the verification ends. Counters the docs do not list
+//   ("Linux subfeatures that Cilium doesn't use") are judged the same way.
+export type XfrmClass = 'fatal' | 'benign' | 'transient';
+
+export const XFRM_MEANING: Record<string, { cls: XfrmClass; meaning: string }> = {
+  XfrmInStateProtoError: { cls: 'fatal', meaning: 'key or anti-replay sequence mismatch between nodes (a key changed without a new SPI): rotate the key' },
+  XfrmInTmplMismatch: { cls: 'fatal', meaning: 'the XFRM configuration for decryption is wrong' },
+  XfrmInNoPols: { cls: 'fatal', meaning: 'the XFRM configuration for decryption is wrong' },
+  XfrmOutStateSeqError: { cls: 'fatal', meaning: 'an output sequence number reached its maximum: rotate the key' },
+  XfrmOutPolBlock: { cls: 'fatal', meaning: 'packets dropped that would otherwise have left the node in plain text' },
+  XfrmInError: { cls: 'benign', meaning: 'decrypted packets for a deleted pod, or memory pressure' },
+  XfrmFwdHdrError: { cls: 'benign', meaning: 'decrypted packets for a deleted pod, or memory pressure' },
+  XfrmInStateInvalid: { cls: 'benign', meaning: 'packets that hit a state being deleted (scale-down, upgrade)' },
+  XfrmInNoStates: { cls: 'transient', meaning: 'no state to decrypt with: expected while a rebooted node\'s keys are deployed, otherwise keys missing or removed too early' },
+  XfrmOutNoStates: { cls: 'transient', meaning: 'no state to encrypt with: expected while a rebooted node\'s keys are deployed, otherwise keys missing' },
+};
+
+export function xfrmMeaning(name: string): { cls: XfrmClass; meaning: string } {
+  return XFRM_MEANING[name] ?? { cls: 'transient', meaning: 'not in Cilium\'s table of known explanations' };
 }
 
-export function evaluateNode(obs: NodeObservation, exp: Expectations): NodeResult {
-  const result: NodeResult = { node: obs.node, pod: obs.pod, verdict: 'ok', mode: null, source: null, reasons: [], warnings: [] };
-  const verdicts: NodeVerdict[] = [];
-  const problem = (v: NodeVerdict, reason: string): void => {
-    verdicts.push(v);
-    result.reasons.push(reason);
-  };
+function sameMode(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
 
-  if (obs.pod === null || obs.encrypt === null) {
-    problem('fail', 'no running Cilium agent on this node, so nothing encrypts its traffic');
-    result.verdict = worst(verdicts);
-    return result;
-  }
-  if (!obs.encrypt.ok) {
-    problem('unverified', `could not read "cilium-dbg encrypt status": ${obs.encrypt.error}`);
-    result.verdict = worst(verdicts);
-    return result;
-  }
-  const st = obs.encrypt.value;
-  result.mode = st.mode;
-  result.source = st.format;
-  const wanted = MODE_NAMES[exp.mode];
-  if (st.mode.toLowerCase() !== wanted.toLowerCase()) {
-    problem('fail', `encryption mode is ${st.mode}, expected ${wanted}${st.msg ? ` (agent says: ${st.msg})` : ''}`);
-    result.verdict = worst(verdicts);
-    return result;
-  }
-  if (st.msg) result.warnings.push(`agent message: ${st.msg}`);
+interface Part {
+  verdict: NodeVerdict;
+  reason?: string;
+}
 
-  if (exp.mode === 'ipsec') {
-    const keys = exp.keys!;
-    if (!st.ipsec) {
-      problem('fail', 'agent reports IPsec mode but no IPsec status');
+// The trailing run of reads that did not get the agent's answer.
+function trailingFailures(reads: readonly Read[]): string[] {
+  const out: string[] = [];
+  for (let i = reads.length - 1; i >= 0; i--) {
+    const o = reads[i]!.outcome;
+    if (o.ok && o.value.mode !== null) break;
+    // 1.19+: no mode means the agent did not answer; the socket error is in msg.
+    out.push(o.ok ? `agent did not answer: ${o.value.msg ?? 'no mode and no message'}` : o.error);
+  }
+  return out;
+}
+
+function pendingOr(final: boolean, finalVerdict: NodeVerdict, reason: string, finalReason = reason): Part {
+  return final ? { verdict: finalVerdict, reason: finalReason } : { verdict: 'pending', reason };
+}
+
+function judgeKeys(keys: number, exp: KeyExpectation, v: CiliumVersion, final: boolean): Part {
+  const s = exp.steady;
+  const allStates = !atLeast(v, 19)
+    ? '; before 1.19 `cilium-dbg encrypt status` counts every XFRM state on the node, not only Cilium\'s (no reqid filter), so another IPsec user on the node raises the count'
+    : '';
+  if (keys < s) {
+    // cilium v1.16.19 pkg/datapath/linux/ipsec/ipsec_linux.go getNodeIPsecKey: without `+` the
+    // global key is used for every state, so a single key shows for all remote nodes.
+    const plus = !atLeast(v, 17) && keys <= 2 && s > 2
+      ? '; on 1.16 this is what a key line without "+" gives (one global key, no per-node-pair keys, 32-bit sequence numbers)'
+      : '';
+    return { verdict: 'fail', reason: `${keys} IPsec keys in use, expected ${exp.atLeast ? 'at least ' : ''}${s} (${exp.formula}): states for some remote nodes are missing${plus}` };
+  }
+  if (keys === s || exp.atLeast) return { verdict: 'ok' };
+  if (keys <= 2 * s) {
+    return pendingOr(final, 'unverified', `key rotation in progress: ${keys} keys in use, ${s} once settled (${exp.formula})`,
+      `key rotation did not settle: ${keys} keys in use, ${s} once settled (${exp.formula})${allStates}`);
+  }
+  return pendingOr(final, 'unverified', `${keys} IPsec keys in use, expected ${s} (${exp.formula}), or up to ${2 * s} during a rotation${allStates}`);
+}
+
+function describeGrowth(name: string, c: XfrmCounter, seconds: number): string {
+  return `${name} +${c.growth} (total ${c.total}) in ${Math.round(seconds)}s: ${xfrmMeaning(name).meaning}`;
+}
+
+interface XfrmJudgement {
+  parts: Part[];
+  warnings: string[];
+  counters: Record<string, XfrmCounter>;
+  seconds: number;
+}
+
+// Counters in /proc/net/xfrm_stat are cumulative since boot and never reset, so only their growth
+// between reads taken during this check says something about now.
+function judgeXfrm(series: ReadonlyArray<{ at: number; errors: Record<string, number> }>, final: boolean): XfrmJudgement {
+  const first = series[0]!;
+  const last = series[series.length - 1]!;
+  const seconds = (last.at - first.at) / 1000;
+  const names = [...new Set(series.flatMap((s) => Object.keys(s.errors)))].sort();
+  const counters: Record<string, XfrmCounter> = {};
+  const parts: Part[] = [];
+  const warnings: string[] = [];
+  if (series.length < 2) {
+    for (const n of names) counters[n] = { total: last.errors[n] ?? 0, growth: 0 };
+    parts.push(pendingOr(final, 'unverified', 'XFRM counters read once so far: their growth needs a second read',
+      'XFRM counters were read only once before the verification ended: whether they grow is unknown'));
+    return { parts, warnings, counters, seconds };
+  }
+  for (const name of names) {
+    const values = series.map((s) => s.errors[name] ?? 0);
+    const steps = values.slice(1).map((v, i) => v - values[i]!);
+    const c = { total: values[values.length - 1]!, growth: values[values.length - 1]! - values[0]! };
+    counters[name] = c;
+    if (steps.some((d) => d < 0)) {
+      // Only a reboot (a new network namespace) resets them.
+      parts.push(pendingOr(final, 'unverified', `XFRM counter ${name} went down between reads: the node restarted during the check`));
+      continue;
+    }
+    if (c.growth === 0) continue;
+    const { cls } = xfrmMeaning(name);
+    if (cls === 'fatal') {
+      parts.push({ verdict: 'fail', reason: `XFRM errors growing: ${describeGrowth(name, c, seconds)}` });
+    } else if (cls === 'benign') {
+      warnings.push(`XFRM counter ${name} grew by ${c.growth} (total ${c.total}): ${xfrmMeaning(name).meaning}`);
+    } else if (steps[steps.length - 1]! > 0) {
+      parts.push(pendingOr(final, 'fail', `XFRM counter ${name} is growing (${describeGrowth(name, c, seconds)}); reading again`,
+        `XFRM counter ${name} kept growing until the verification ended: ${describeGrowth(name, c, seconds)}`));
     } else {
-      const ip = st.ipsec;
-      let seqUsedPercent: number | null = null;
-      try {
-        const seq = parseMaxSeq(ip.maxSeqNumber);
-        if (seq) {
-          // Basis points in bigint keep precision for 64-bit ESN counters too.
-          seqUsedPercent = Number((seq.current * 10000n) / seq.limit) / 100;
-          if (seqUsedPercent >= SEQ_WARN_RATIO * 100) {
-            result.warnings.push(
-              `IPsec sequence number ${ip.maxSeqNumber} is ${seqUsedPercent}% used: rotate the key soon (exhaustion gives XfrmOutStateSeqError and drops traffic)`,
-            );
-          }
-        }
-      } catch (e) {
-        problem('unverified', (e as Error).message);
-      }
-      result.ipsec = {
-        keysInUse: ip.keysInUse,
-        expectedKeys: keys.steady,
-        maxSeqNumber: ip.maxSeqNumber,
-        seqUsedPercent,
-        errorCount: ip.errorCount,
-        xfrmErrors: ip.xfrmErrors,
-      };
-      const named = Object.keys(ip.xfrmErrors).length;
-      if (ip.errorCount > 0 || named > 0) {
-        problem('fail', `${ip.errorCount} XFRM error(s)${named ? `: ${describeXfrmErrors(ip.xfrmErrors)}` : ''}`);
-      }
-      if (ip.keysInUse === keys.steady) {
-        // settled
-      } else if (keys.steady > 0 && ip.keysInUse > keys.steady && ip.keysInUse <= 2 * keys.steady) {
-        problem('rotating', `key rotation in progress: ${ip.keysInUse} keys in use, ${keys.steady} once settled (${keys.formula})`);
-      } else {
-        problem('fail', `${ip.keysInUse} IPsec keys in use, expected ${keys.steady} (${keys.formula}), or up to ${2 * keys.steady} during a rotation`);
-      }
-    }
-  } else {
-    const expectedPeers = Math.max(exp.nodeCount - 1, 0);
-    const iface = st.wireguard?.interfaces.find((i) => i.name === WG_INTERFACE) ?? null;
-    const nodeEnc = obs.agentStatus?.ok ? obs.agentStatus.value.nodeEncryption : null;
-    result.wireguard = { interface: iface?.name ?? null, peers: iface?.peerCount ?? null, expectedPeers, nodeEncryption: nodeEnc };
-    if (!iface) {
-      problem('fail', `no ${WG_INTERFACE} interface in the agent's WireGuard status`);
-    } else if (iface.peerCount !== expectedPeers) {
-      problem('fail', `${WG_INTERFACE} has ${iface.peerCount} peer(s), expected ${expectedPeers} (nodes - 1)`);
-    }
-    if (exp.nodeEncryption !== null) {
-      if (!obs.agentStatus || !obs.agentStatus.ok) {
-        problem('unverified', `could not read node encryption from "cilium-dbg status": ${obs.agentStatus?.ok === false ? obs.agentStatus.error : 'not asked'}`);
-      } else if (nodeEnc === null) {
-        problem('unverified', '"cilium-dbg status" does not report NodeEncryption');
-      } else if (exp.nodeEncryption) {
-        if (nodeEnc === 'OptedOut') {
-          result.warnings.push('node encryption opted out on this node (node-encryption-opt-out-labels, control-plane by default)');
-        } else if (nodeEnc !== 'Enabled') {
-          problem('fail', `node encryption is ${nodeEnc}, expected Enabled`);
-        }
-      } else if (nodeEnc !== 'Disabled') {
-        problem('fail', `node encryption is ${nodeEnc}, expected Disabled`);
-      }
+      warnings.push(`XFRM counter ${name} grew by ${c.growth} (total ${c.total}) during the check, then stopped: ${xfrmMeaning(name).meaning}`);
     }
   }
-  result.verdict = worst(verdicts);
-  return result;
+  return { parts, warnings, counters, seconds };
+}
+
+function judgeIpsec(result: NodeResult, oks: ReadonlyArray<{ at: number; st: EncryptionStatus }>, ctx: NodeContext, final: boolean): Part[] {
+  const v = ctx.version;
+  const exp = ctx.keys!;
+  const st = oks[oks.length - 1]!.st;
+  // cilium v1.19.7 cilium-dbg/cmd/encrypt_status.go dumpIPsecStatus: no key in use (after the
+  // reqid filter) returns nil, and the ipsec member is omitted. Up to 1.18 it is always printed.
+  if (st.ipsec === null && !atLeast(v, 19)) {
+    return [{ verdict: 'unverified', reason: `"cilium-dbg encrypt status" printed no ipsec member, which Cilium ${v.major}.${v.minor} always prints in IPsec mode: is the agent another version?` }];
+  }
+  const parts: Part[] = [];
+  const ip = st.ipsec ?? { keysInUse: 0, maxSeqNumber: null, errorCount: 0, xfrmErrors: {}, decryptInterfaces: [] };
+  try {
+    const limit = maxSeqLimit(ip.maxSeqNumber);
+    // 1.18 changed the printed limit to 64 bits; the number itself is the low 32 bits of an ESN
+    // counter on every supported version, so it is never close to exhaustion.
+    const printed64 = limit !== null && limit > 0xffffffffn;
+    if (limit !== null && printed64 !== atLeast(v, 18)) {
+      result.warnings.push(`the agent prints the sequence limit of Cilium ${printed64 ? '1.18 or later' : '1.17 or earlier'}, not of ${v.text}: is it running another version?`);
+    }
+  } catch (e) {
+    return [{ verdict: 'unverified', reason: (e as Error).message }];
+  }
+  parts.push(judgeKeys(ip.keysInUse, exp, v, final));
+  const x = judgeXfrm(oks.map((o) => ({ at: o.at, errors: o.st.ipsec?.xfrmErrors ?? {} })), final);
+  parts.push(...x.parts);
+  result.warnings.push(...x.warnings);
+  result.ipsec = {
+    keysInUse: ip.keysInUse,
+    expectedKeys: exp.steady,
+    keyRule: exp.atLeast ? 'at least' : 'exactly',
+    maxSeqNumber: ip.maxSeqNumber,
+    errorCount: ip.errorCount,
+    xfrm: x.counters,
+    observedSeconds: x.seconds,
+  };
+  return parts;
+}
+
+function judgeWireguard(result: NodeResult, st: EncryptionStatus, ctx: NodeContext): Part[] {
+  const exp = ctx.peers!;
+  const parts: Part[] = [];
+  const iface = st.wireguard?.interfaces.find((i) => i.name === WG_INTERFACE) ?? null;
+  const nodeEnc = st.wireguard?.nodeEncryption ?? null;
+  result.wireguard = {
+    interface: iface?.name ?? null,
+    peers: iface?.peerCount ?? null,
+    expectedPeers: exp.steady,
+    peerRule: exp.atLeast ? 'at least' : 'exactly',
+    nodeEncryption: nodeEnc,
+  };
+  if (!iface) {
+    parts.push({ verdict: 'fail', reason: `no ${WG_INTERFACE} interface in the agent's WireGuard status${st.msg ? ` (agent says: ${st.msg})` : ''}` });
+  } else if (iface.peerCount < exp.steady) {
+    parts.push({ verdict: 'fail', reason: `${WG_INTERFACE} has ${iface.peerCount} peer(s), expected ${exp.atLeast ? 'at least ' : ''}${exp.steady} (the other CiliumNodes with a WireGuard key): traffic to the missing ones is not encrypted` });
+  } else if (iface.peerCount > exp.steady && !exp.atLeast) {
+    result.warnings.push(`${WG_INTERFACE} has ${iface.peerCount} peers, ${exp.steady} CiliumNodes with a WireGuard key explain: a peer of a deleted node?`);
+  }
+  if (ctx.nodeEncryption !== null) {
+    // pkg/wireguard/agent/agent.go Status: "Disabled", "Enabled" or "OptedOut".
+    if (nodeEnc === null) {
+      parts.push({ verdict: 'unverified', reason: '"cilium-dbg status" does not report NodeEncryption' });
+    } else if (ctx.nodeEncryption) {
+      if (nodeEnc === 'OptedOut') {
+        result.warnings.push('node encryption opted out on this node (node-encryption-opt-out-labels, control-plane by default)');
+      } else if (nodeEnc !== 'Enabled') {
+        parts.push({ verdict: 'fail', reason: `node encryption is ${nodeEnc}, expected Enabled` });
+      }
+    } else if (nodeEnc !== 'Disabled') {
+      parts.push({ verdict: 'fail', reason: `node encryption is ${nodeEnc}, expected Disabled` });
+    }
+  }
+  return parts;
+}
+
+// Judges one node from the reads taken so far. `final`: no further read will come, so whatever
+// is still pending becomes a verdict.
+export function evaluateNode(node: string, pod: string | null, reads: readonly Read[], ctx: NodeContext, final: boolean): NodeResult {
+  const result: NodeResult = { node, pod, verdict: 'ok', mode: null, reads: reads.length, reasons: [], warnings: [] };
+  const finish = (parts: Part[]): NodeResult => {
+    result.verdict = worst(parts.map((p) => p.verdict));
+    // A settled verdict does not wait for anything: what would have been read again is moot.
+    result.reasons = parts.filter((p) => p.reason !== undefined && (p.verdict !== 'pending' || result.verdict === 'pending')).map((p) => p.reason!);
+    return result;
+  };
+  if (pod === null) return finish([{ verdict: 'fail', reason: 'no running Cilium agent on this node, so nothing encrypts its traffic' }]);
+  if (reads.length === 0) return finish([pendingOr(final, 'unverified', 'the agent has not been asked yet', 'the agent was never asked before the verification ended')]);
+  const failures = trailingFailures(reads);
+  if (failures.length > 0) {
+    const command = ctx.mode === 'ipsec' ? 'cilium-dbg encrypt status' : 'cilium-dbg status';
+    return finish([pendingOr(final || failures.length >= AGENT_ATTEMPTS, 'unverified', `could not read "${command}": ${failures[0]}`)]);
+  }
+  const oks = reads.flatMap((r) => (r.outcome.ok ? [{ at: r.at, st: r.outcome.value }] : [])).filter((o) => o.st.mode !== null);
+  const st = oks[oks.length - 1]!.st;
+  result.mode = st.mode;
+  const wanted = MODE_NAMES[ctx.mode];
+  if (!sameMode(st.mode!, wanted)) {
+    return finish([{ verdict: 'fail', reason: `encryption mode is ${st.mode}, expected ${wanted}${st.msg ? ` (agent says: ${st.msg})` : ''}` }]);
+  }
+  if (st.msg && ctx.mode === 'ipsec') result.warnings.push(`agent message: ${st.msg}`);
+  return finish(ctx.mode === 'ipsec' ? judgeIpsec(result, oks, ctx, final) : judgeWireguard(result, st, ctx));
 }
 
 export interface ClusterExpectations {
   mode: EncryptionMode;
+  version: CiliumVersion;
   nodeEncryption: boolean | null;
   strictMode: boolean | null;
 }
@@ -193,7 +310,9 @@ export function evaluateConfig(cfg: CiliumConfig, exp: ClusterExpectations): str
   if (exp.mode === 'ipsec') {
     if (!cfg.ipsecEnabled) reasons.push('cilium-config has enable-ipsec other than "true"');
     if (cfg.wireguardEnabled) reasons.push('cilium-config has enable-wireguard "true" in IPsec mode');
-    if (!cfg.ipv4) reasons.push('cilium-config disables IPv4, which IPsec requires');
+    // cilium v1.17.16 daemon/cmd/daemon_main.go: "IPSec requires IPv4 addressing to be enabled"
+    // (fatal at start); the check is gone from 1.18.
+    if (!cfg.ipv4 && !atLeast(exp.version, 18)) reasons.push(`cilium-config disables IPv4, which IPsec requires before 1.18`);
   } else {
     if (!cfg.wireguardEnabled) reasons.push('cilium-config has enable-wireguard other than "true"');
     if (cfg.ipsecEnabled) reasons.push('cilium-config has enable-ipsec "true" in WireGuard mode');

@@ -4,7 +4,7 @@
  */
 import { parseSettings, type Settings } from "../config/settings";
 import { readStackConfig } from "../config/stackFile";
-import { ArgsError } from "./args";
+import { ArgsError, parseFlags, type FlagValues } from "./args";
 
 export interface VerifierInvocation {
   mode: "ipsec" | "wireguard";
@@ -49,18 +49,16 @@ export function verifierFlags(inv: VerifierInvocation): string[] {
  */
 export function expandStackFlag(argv: readonly string[], projectDir: string): string[] {
   const i = argv.indexOf("--stack");
-  if (i < 0) return [...argv];
-  const stack = argv[i + 1];
-  if (stack === undefined || stack.startsWith("--")) throw new ArgsError("--stack needs a stack name");
-  const rest = [...argv.slice(0, i), ...argv.slice(i + 2)];
-  let fromStack: string[];
+  if (i >= 0 && (argv[i + 1] === undefined || argv[i + 1]!.startsWith("--"))) throw new ArgsError("--stack needs a stack name");
+  const given = parseFlags(argv);
+  const { stack, help: _help, ...explicit } = given;
+  if (stack === undefined) return [...argv];
+  let fromStack: FlagValues;
   try {
-    fromStack = verifierFlags(invocationFromSettings(parseSettings(readStackConfig(projectDir, stack))));
+    fromStack = parseFlags(verifierFlags(invocationFromSettings(parseSettings(readStackConfig(projectDir, stack)))));
   } catch (e) {
     throw new ArgsError(`--stack ${stack}: ${(e as Error).message}`);
   }
-  const given = new Set(rest.filter((a) => a.startsWith("--")).map((a) => a.split("=")[0]));
-  const kept: string[] = [];
-  for (let j = 0; j < fromStack.length; j += 2) if (!given.has(fromStack[j]!)) kept.push(fromStack[j]!, fromStack[j + 1]!);
-  return [...kept, ...rest];
+  const merged: FlagValues = { ...fromStack, ...explicit };
+  return Object.entries(merged).flatMap(([k, v]) => [`--${k}`, String(v)]);
 }

@@ -1,32 +1,45 @@
-import { ArgsError, USAGE, parseVerifierArgs } from './args';
-import { createKubectl } from './kubectl';
-import { buildReport, summarize, type Report } from './report';
-import { verify } from './run';
+import { writeFileSync } from 'node:fs';
+import { ArgsError, USAGE, parseFlags, parseVerifierArgs, type VerifierArgs } from './args';
 import { expandStackFlag } from './invocation';
+import { createKubectl } from './kubectl';
+import { digest, summarize } from './report';
+import { verify } from './run';
 
-// Thin entry point: stdout carries exactly one JSON document (the report), everything for
-// humans goes to stderr.
+// Thin entry point. stdout: the JSON report when verified (the Command keeps it as a stack
+// output), a short JSON digest otherwise (it ends up in the error of a failed `pulumi up`);
+// --report-file gets the full report either way. Everything for humans goes to stderr.
 async function main(argv: readonly string[]): Promise<number> {
-  let report: Report;
+  let args: VerifierArgs;
   try {
-    const args = parseVerifierArgs(expandStackFlag(argv, process.cwd()));
-    report = await verify(args, {
+    if (parseFlags(argv).help) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    args = parseVerifierArgs(expandStackFlag(argv, process.cwd()));
+  } catch (e) {
+    if (!(e instanceof ArgsError)) throw e;
+    process.stderr.write(`verify: ${e.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    const report = await verify(args, {
       kubectl: createKubectl({ kubeconfig: args.kubeconfig, context: args.context }),
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       now: () => Date.now(),
       log: (line) => process.stderr.write(`verifier: ${line}\n`),
     });
+    const full = `${JSON.stringify(report, null, 2)}\n`;
+    if (args.reportFile) writeFileSync(args.reportFile, full);
+    process.stdout.write(report.exitCode === 0 ? full : `${JSON.stringify(digest(report, args.reportFile), null, 2)}\n`);
+    process.stderr.write(`${summarize(report)}\n`);
+    return report.exitCode;
   } catch (e) {
-    if (e instanceof ArgsError) process.stderr.write(`${e.message}\n${USAGE}\n`);
-    report = buildReport({
-      mode: null, ciliumVersion: null, namespace: null, checkedAt: new Date(), cluster: null, configProblems: [], nodes: [],
-      wire: { verdict: 'skipped', reason: 'verification did not run' }, warnings: [],
-      error: e instanceof ArgsError ? `invalid arguments: ${e.message}` : `verifier crashed: ${(e as Error).stack ?? String(e)}`,
-    });
+    // Whatever went wrong, encryption was not shown to be off: "could not verify".
+    const error = `verifier crashed: ${(e as Error).message}`;
+    process.stderr.write(`verify: ${(e as Error).stack ?? error}\n`);
+    process.stdout.write(`${JSON.stringify({ verdict: 'unverified', exitCode: 2, error }, null, 2)}\n`);
+    return 2;
   }
-  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  process.stderr.write(`${summarize(report)}\n`);
-  return report.exitCode;
 }
 
 void main(process.argv.slice(2)).then((code) => {

@@ -1,19 +1,26 @@
-import { parseAgentStatus, parseEncryptStatus, type AgentStatusEncryption, type EncryptionStatus } from './agentStatus';
+import { agentErrorMessage, parseAgentStatus, parseEncryptStatus, type EncryptionStatus } from './agentStatus';
 import type { VerifierArgs } from './args';
 import {
-  AGENT_CONTAINER, daemonSetRollout, expectedIpsecKeys, parseAgentPods, parseCiliumConfig, parseNodes,
-  ClusterDataError, type AgentPod, type NodeInfo,
+  AGENT_CONTAINER, ClusterDataError, daemonSetRollout, expectedIpsecKeys, expectedWireguardPeers, ipsecKeysPerRemoteNode,
+  knownFromAgents, parseAgentPods, parseCiliumConfig, parseCiliumNodes, parseNodes, type AgentPod, type CiliumConfig,
+  type KnownNode, type NodeInfo,
 } from './cluster';
-import { evaluateConfig, evaluateNode, type Expectations, type NodeObservation, type NodeResult, type Outcome } from './evaluate';
-import { describeFailure, type Kubectl, type KubectlResult } from './kubectl';
-import { buildReport, type ClusterSummary, type Report, type WireResult } from './report';
+import { evaluateConfig, evaluateNode, type NodeContext, type NodeResult, type Outcome, type Read } from './evaluate';
+import { describeFailure, type Kubectl, type KubectlResult, type RunOptions } from './kubectl';
+import { buildReport, type ClusterSummary, type Range, type Report, type RunStats, type WireResult } from './report';
 import { runWireCheck, type WireInput } from './wire';
 
 export const DAEMONSET = 'cilium';
 export const AGENT_SELECTOR = 'k8s-app=cilium';
-const AGENT_QUERY_CONCURRENCY = 4;
 const UNREACHABLE_RETRIES = 3;
-const UNVERIFIED_ROUNDS = 3;
+const EXEC_TIMEOUT_MS = 30_000;
+// Backoff after the API server answers 429: doubling from 1 s up to 30 s, for every caller at once.
+const BACKOFF_START_MS = 1_000;
+const BACKOFF_MAX_MS = 30_000;
+// kubectl's wording for HTTP 429 (k8s.io/apimachinery StatusReasonTooManyRequests).
+const THROTTLED = /TooManyRequests|too many requests|status code 429/i;
+// The CiliumNode CRD is not served (Cilium's operator never ran): nothing can be known from it.
+const NOT_SERVED = /doesn't have a resource type|the server could not find the requested resource/;
 
 export interface RunDeps {
   kubectl: Kubectl;
@@ -25,38 +32,68 @@ export interface RunDeps {
 
 class Unverifiable extends Error {}
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
+async function mapLimit<T>(items: readonly T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
+    while (next < items.length) await fn(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
-// A flag the agent binary does not know means an old build: fall back to its text output.
-function jsonUnsupported(r: KubectlResult): boolean {
-  return r.code !== 0 && /unknown (shorthand )?flag/.test(r.stderr);
+// Every kubectl call goes through one gate: when the API server throttles any of them, all wait.
+class ThrottleGate {
+  private notBefore = 0;
+  private backoff = 0;
+  throttled = 0;
+
+  constructor(private readonly deps: RunDeps, private readonly deadline: number) {}
+
+  async run(argv: readonly string[], opts?: RunOptions): Promise<KubectlResult> {
+    for (;;) {
+      const wait = this.notBefore - this.deps.now();
+      if (wait > 0) await this.deps.sleep(wait);
+      const r = await this.deps.kubectl.run(argv, opts);
+      if (r.code === 0 || !THROTTLED.test(r.stderr)) {
+        this.backoff = 0;
+        return r;
+      }
+      this.throttled++;
+      this.backoff = Math.min(Math.max(BACKOFF_START_MS, this.backoff * 2), BACKOFF_MAX_MS);
+      if (this.deps.now() + this.backoff >= this.deadline) return r;
+      const until = this.deps.now() + this.backoff;
+      if (until > this.notBefore) {
+        this.notBefore = until;
+        this.deps.log(`the API server is throttling requests (429); waiting ${this.backoff / 1000}s`);
+      }
+    }
+  }
+}
+
+function range(values: readonly number[]): Range | null {
+  return values.length === 0 ? null : { min: Math.min(...values), max: Math.max(...values) };
 }
 
 export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report> {
   const started = deps.now();
   const deadline = started + args.timeoutSeconds * 1000;
-  const { kubectl, log } = deps;
+  const gate = new ThrottleGate(deps, deadline);
+  const { log } = deps;
   const ns = ['-n', args.namespace];
   const base = { mode: args.mode, ciliumVersion: args.ciliumVersion.text, namespace: args.namespace, checkedAt: new Date(started) };
   const warnings: string[] = [];
+  const stats: RunStats = { rounds: 0, agentQueries: 0, throttled: 0, concurrency: args.concurrency, durationSeconds: 0 };
   let cluster: ClusterSummary | null = null;
   let configProblems: string[] = [];
   let nodeResults: NodeResult[] = [];
+  const finish = (wire: WireResult, error: string | null): Report => {
+    stats.throttled = gate.throttled;
+    stats.durationSeconds = Math.round((deps.now() - started) / 100) / 10;
+    return buildReport({ ...base, cluster, configProblems, nodes: nodeResults, wire, error, warnings, stats });
+  };
 
   const get = async (what: string, argv: string[]): Promise<string> => {
     for (let attempt = 1; ; attempt++) {
-      const r = await kubectl.run(argv);
+      const r = await gate.run(argv);
       if (r.code === 0) return r.stdout.toString('utf8');
       if (/NotFound|not found/.test(r.stderr)) throw new Unverifiable(`${what} not found: ${describeFailure(r)}`);
       if (attempt >= UNREACHABLE_RETRIES || deps.now() >= deadline) throw new Unverifiable(`cannot read ${what}: ${describeFailure(r)}`);
@@ -74,7 +111,7 @@ export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report>
         const pods = parseAgentPods(await get('agent pods', [...ns, 'get', 'pods', '-l', AGENT_SELECTOR, '-o', 'json']));
         const notReady = pods.filter((p) => !p.agentReady).map((p) => `${p.node ?? '(unscheduled)'} (${p.name}, ${p.phase})`);
         throw new Unverifiable(
-          `Cilium agent rollout did not finish within ${args.timeoutSeconds}s: ${state.message}${notReady.length ? `; agents not ready: ${notReady.join(', ')}` : ''}`,
+          `Cilium agent rollout did not finish within ${args.timeoutSeconds}s: ${state.message}${notReady.length ? `; agents not ready: ${notReady.slice(0, 10).join(', ')}${notReady.length > 10 ? ` and ${notReady.length - 10} more` : ''}` : ''}`,
         );
       }
       await deps.sleep(args.pollIntervalSeconds * 1000);
@@ -84,124 +121,123 @@ export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report>
     const pods = parseAgentPods(await get('agent pods', [...ns, 'get', 'pods', '-l', AGENT_SELECTOR, '-o', 'json']));
     const cfg = parseCiliumConfig(await get(`ConfigMap ${args.namespace}/cilium-config`, [...ns, 'get', 'configmap', 'cilium-config', '-o', 'json']), args.ciliumVersion);
     if (nodes.length === 0) throw new Unverifiable('the cluster has no nodes');
-    configProblems = evaluateConfig(cfg, { mode: args.mode, nodeEncryption: args.nodeEncryption, strictMode: args.strictMode });
+    configProblems = evaluateConfig(cfg, { mode: args.mode, version: args.ciliumVersion, nodeEncryption: args.nodeEncryption, strictMode: args.strictMode });
 
     const agentOf = new Map<string, AgentPod>();
     for (const p of pods) {
       if (p.node && p.phase === 'Running' && p.agentReady && !p.deleting) agentOf.set(p.node, p);
     }
     const withAgent = nodes.filter((n) => agentOf.has(n.name));
-    const keys = args.mode === 'ipsec' ? expectedIpsecKeys(cfg, args.ciliumVersion, withAgent.length) : null;
-    const exp: Expectations = { mode: args.mode, nodeCount: withAgent.length, keys, nodeEncryption: args.nodeEncryption };
+    const { known, knownFrom, internalIps } = await readKnownNodes(gate, cfg, withAgent, warnings, log);
+    if (cfg.clusterId > 0) {
+      warnings.push(`cluster-id is ${cfg.clusterId} (Cluster Mesh possible): nodes of other clusters hold keys and peers too, so agents must have at least the local CiliumNodes' share`);
+    }
+    const keysFor = args.mode === 'ipsec' ? expectedIpsecKeys(cfg, args.ciliumVersion, known) : null;
+    const peersFor = args.mode === 'wireguard' ? expectedWireguardPeers(cfg, known) : null;
+    const ctx = (node: string): NodeContext => ({
+      mode: args.mode, version: args.ciliumVersion, keys: keysFor?.(node) ?? null, peers: peersFor?.(node) ?? null, nodeEncryption: args.nodeEncryption,
+    });
     cluster = {
       nodeCount: nodes.length,
       agentCount: withAgent.length,
+      knownNodes: known.length,
+      knownFrom,
+      clusterId: cfg.clusterId,
       ipFamilies: [cfg.ipv4 ? 'ipv4' : null, cfg.ipv6 ? 'ipv6' : null].filter((f): f is string => f !== null),
       routingMode: cfg.routingMode,
       tunnelProtocol: cfg.routingMode === 'tunnel' ? cfg.tunnelProtocol : null,
-      expectedKeys: keys?.steady ?? null,
-      keyFormula: keys?.formula ?? null,
-      expectedPeers: args.mode === 'wireguard' ? Math.max(withAgent.length - 1, 0) : null,
+      ipam: cfg.ipam,
+      keysPerRemoteNode: args.mode === 'ipsec' ? ipsecKeysPerRemoteNode(cfg, args.ciliumVersion) : null,
+      expectedKeys: keysFor ? range(withAgent.map((n) => keysFor(n.name).steady)) : null,
+      expectedPeers: peersFor ? range(withAgent.map((n) => peersFor(n.name).steady)) : null,
+      rule: cfg.clusterId > 0 ? 'at least' : 'exactly',
       configRead: cfg.read,
     };
-    log(`cluster: ${nodes.length} node(s), ${withAgent.length} with a ready Cilium agent; ${cluster.ipFamilies.join('+')}, ${cfg.routingMode}`);
+    log(`cluster: ${nodes.length} node(s), ${withAgent.length} with a ready Cilium agent, ${known.length} known to Cilium; ${cluster.ipFamilies.join('+')}, ${cfg.routingMode}`);
 
-    nodeResults = await pollAgents(args, deps, nodes, agentOf, exp, deadline);
-    const rotating = nodeResults.filter((n) => n.verdict === 'rotating');
-    if (rotating.length > 0) {
-      warnings.push(`key rotation did not settle within ${args.timeoutSeconds}s on ${rotating.map((n) => n.node).join(', ')}`);
-    }
+    nodeResults = await pollAgents(args, deps, gate, nodes, agentOf, ctx, deadline, stats);
 
     let wire: WireResult;
     if (!args.wireCheck) wire = { verdict: 'skipped', reason: '--wire-check off' };
     else if (withAgent.length < 2) wire = { verdict: 'not-applicable', reason: 'fewer than two nodes with a Cilium agent: no inter-node traffic to encrypt' };
     else {
-      const internalIps = await readCiliumInternalIps(kubectl, log);
       const input: WireInput = { args, cfg, nodes: withAgent, internalIps, deadline };
-      wire = deps.wireCheck ? await deps.wireCheck(input) : await runWireCheck(input, deps);
+      wire = deps.wireCheck ? await deps.wireCheck(input) : await runWireCheck(input, { ...deps, kubectl: { run: (a, o) => gate.run(a, o), start: (a, o) => deps.kubectl.start(a, o) } });
     }
-    return buildReport({ ...base, cluster, configProblems, nodes: nodeResults, wire, error: null, warnings });
+    return finish(wire, null);
   } catch (e) {
     if (!(e instanceof Unverifiable) && !(e instanceof ClusterDataError)) throw e;
-    return buildReport({
-      ...base, cluster, configProblems, nodes: nodeResults, error: (e as Error).message, warnings,
-      wire: { verdict: 'skipped', reason: 'verification stopped before the wire check' },
-    });
+    return finish({ verdict: 'skipped', reason: 'verification stopped before the wire check' }, (e as Error).message);
   }
 }
 
+async function readKnownNodes(
+  gate: ThrottleGate, cfg: CiliumConfig, withAgent: readonly NodeInfo[], warnings: string[], log: (l: string) => void,
+): Promise<{ known: KnownNode[]; knownFrom: ClusterSummary['knownFrom']; internalIps: Map<string, string[]> }> {
+  const r = await gate.run(['get', 'ciliumnodes', '-o', 'json']);
+  if (r.code === 0) {
+    const { known, internalIps } = parseCiliumNodes(r.stdout.toString('utf8'));
+    return { known, knownFrom: 'CiliumNode', internalIps };
+  }
+  if (!NOT_SERVED.test(r.stderr)) throw new Unverifiable(`cannot read CiliumNodes, which say what each agent must hold: ${describeFailure(r)}`);
+  const note = 'the CiliumNode API is not served, so the expected keys and peers count the nodes with a ready agent instead of the nodes Cilium knows';
+  warnings.push(note);
+  log(note);
+  return { known: knownFromAgents(withAgent.map((n) => n.name), cfg), knownFrom: 'agent pods', internalIps: new Map() };
+}
+
+// Asks the agents in rounds: at most one exec per agent per round, at most --concurrency at once,
+// and only the agents whose verdict is still pending (a rotation settling, XFRM counters that need
+// a second read or are still growing, an agent that did not answer yet).
 async function pollAgents(
-  args: VerifierArgs, deps: RunDeps, nodes: readonly NodeInfo[], agentOf: ReadonlyMap<string, AgentPod>,
-  exp: Expectations, deadline: number,
+  args: VerifierArgs, deps: RunDeps, gate: ThrottleGate, nodes: readonly NodeInfo[], agentOf: ReadonlyMap<string, AgentPod>,
+  ctx: (node: string) => NodeContext, deadline: number, stats: RunStats,
 ): Promise<NodeResult[]> {
-  const textOnly = new Set<string>();
-  for (let round = 1; ; round++) {
-    const results = await mapLimit(nodes, AGENT_QUERY_CONCURRENCY, async (n): Promise<NodeResult> => {
-      const pod = agentOf.get(n.name);
-      if (!pod) return evaluateNode({ node: n.name, pod: null, encrypt: null, agentStatus: null }, exp);
-      const obs: NodeObservation = {
-        node: n.name,
-        pod: pod.name,
-        encrypt: await queryAgent(args, deps.kubectl, pod.name, ['encrypt', 'status'], parseEncryptStatus, textOnly),
-        agentStatus: args.mode === 'wireguard' ? await queryAgent(args, deps.kubectl, pod.name, ['status'], parseAgentStatus, textOnly) : null,
-      };
-      return evaluateNode(obs, exp);
+  const results = new Map<string, NodeResult>();
+  const reads = new Map<string, Read[]>();
+  for (const n of nodes) {
+    const pod = agentOf.get(n.name);
+    if (!pod) results.set(n.name, evaluateNode(n.name, null, [], ctx(n.name), true));
+    else reads.set(n.name, []);
+  }
+  let pending = nodes.filter((n) => reads.has(n.name));
+  while (pending.length > 0) {
+    stats.rounds++;
+    await mapLimit(pending, args.concurrency, async (n) => {
+      reads.get(n.name)!.push(await readAgent(args, deps, gate, agentOf.get(n.name)!.name));
+      stats.agentQueries++;
     });
-    const rotating = results.filter((r) => r.verdict === 'rotating');
-    const unverified = results.filter((r) => r.verdict === 'unverified');
-    const failed = results.some((r) => r.verdict === 'fail');
-    const again = !failed && (rotating.length > 0 || (unverified.length > 0 && round < UNVERIFIED_ROUNDS));
-    if (!again || deps.now() + args.pollIntervalSeconds * 1000 > deadline) return results;
-    if (rotating.length > 0) {
-      deps.log(`IPsec key rotation in progress on ${rotating.map((r) => `${r.node} (${r.ipsec?.keysInUse} keys)`).join(', ')}; waiting for it to settle`);
-    } else {
-      deps.log(`could not read ${unverified.map((r) => r.node).join(', ')}; asking again`);
-    }
+    const final = deps.now() + args.pollIntervalSeconds * 1000 > deadline;
+    for (const n of pending) results.set(n.name, evaluateNode(n.name, agentOf.get(n.name)!.name, reads.get(n.name)!, ctx(n.name), final));
+    pending = pending.filter((n) => results.get(n.name)!.verdict === 'pending');
+    if (pending.length === 0 || final) break;
+    const shown = pending.slice(0, 5).map((n) => `${n.name} (${results.get(n.name)!.reasons[0]})`).join('; ');
+    deps.log(`round ${stats.rounds}: ${pending.length} agent(s) to read again: ${shown}${pending.length > 5 ? ` and ${pending.length - 5} more` : ''}`);
     await deps.sleep(args.pollIntervalSeconds * 1000);
   }
+  return nodes.map((n) => results.get(n.name)!);
 }
 
-async function queryAgent<T extends EncryptionStatus | AgentStatusEncryption>(
-  args: VerifierArgs, kubectl: Kubectl, pod: string, command: string[], parse: (s: string) => T, textOnly: Set<string>,
-): Promise<Outcome<T>> {
-  const key = `${pod}:${command.join(' ')}`;
-  const exec = (extra: string[]): Promise<KubectlResult> =>
-    kubectl.run(['-n', args.namespace, 'exec', pod, '-c', AGENT_CONTAINER, '--', 'cilium-dbg', ...command, ...extra], { timeoutMs: 30_000 });
-  let r: KubectlResult | null = null;
-  if (!textOnly.has(key)) {
-    r = await exec(['-o', 'json']);
-    if (jsonUnsupported(r)) {
-      textOnly.add(key);
-      r = null;
-    }
-  }
-  r ??= await exec([]);
-  if (r.code !== 0) return { ok: false, error: describeFailure(r) };
+// One read of one agent: `cilium-dbg encrypt status -o json` for IPsec (keys and XFRM counters
+// come from the node's kernel), `cilium-dbg status -o json` for WireGuard (the only output with
+// node encryption; its peer count is the agent's reading of cilium_wg0).
+async function readAgent(args: VerifierArgs, deps: RunDeps, gate: ThrottleGate, pod: string): Promise<Read> {
+  const command = args.mode === 'ipsec' ? ['encrypt', 'status', '-o', 'json'] : ['status', '-o', 'json'];
+  const r = await gate.run([...['-n', args.namespace], 'exec', pod, '-c', AGENT_CONTAINER, '--', 'cilium-dbg', ...command], { timeoutMs: EXEC_TIMEOUT_MS });
+  const at = deps.now();
+  if (r.code !== 0) return { at, outcome: { ok: false, error: r.timedOut ? describeFailure(r) : agentErrorMessage(r.stderr) || describeFailure(r) } };
+  return { at, outcome: parseRead(args, r.stdout.toString('utf8')) };
+}
+
+function parseRead(args: VerifierArgs, stdout: string): Outcome<EncryptionStatus> {
   try {
-    return { ok: true, value: parse(r.stdout.toString('utf8')) };
+    if (args.mode === 'ipsec') return { ok: true, value: parseEncryptStatus(stdout) };
+    const status = parseAgentStatus(stdout);
+    if (status.encryption === null) {
+      return { ok: false, error: `"cilium-dbg status" has no encryption member yet (agent state ${status.state ?? 'unknown'})` };
+    }
+    return { ok: true, value: status.encryption };
   } catch (e) {
     return { ok: false, error: (e as Error).message };
   }
-}
-
-// Best effort: the CiliumNode CRD is created by the operator, so it can be absent (and then the
-// wire check simply does not know these addresses).
-async function readCiliumInternalIps(kubectl: Kubectl, log: (l: string) => void): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>();
-  const r = await kubectl.run(['get', 'ciliumnodes', '-o', 'json']);
-  if (r.code !== 0) {
-    log(`CiliumNodes not readable (${describeFailure(r)}); capturing on node InternalIPs only`);
-    return out;
-  }
-  try {
-    const doc = JSON.parse(r.stdout.toString('utf8')) as { items?: Array<{ metadata?: { name?: string }; spec?: { addresses?: Array<{ type?: string; ip?: string }> } }> };
-    for (const item of doc.items ?? []) {
-      const name = item.metadata?.name;
-      const ips = (item.spec?.addresses ?? []).filter((a) => a.type === 'CiliumInternalIP' && typeof a.ip === 'string').map((a) => a.ip!);
-      if (name && ips.length > 0) out.set(name, ips);
-    }
-  } catch {
-    log('CiliumNodes output is not JSON; capturing on node InternalIPs only');
-  }
-  return out;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ArgsError, DEFAULT_CAPTURE_IMAGE, DEFAULT_WORKLOAD_IMAGE, parseVerifierArgs } from '../../../verifier/args';
+import { ArgsError, DEFAULT_CAPTURE_IMAGE, DEFAULT_CONCURRENCY, DEFAULT_WORKLOAD_IMAGE, parseFlags, parseVerifierArgs } from '../../../verifier/args';
 
 const base = ['--mode', 'ipsec', '--namespace', 'kube-system', '--cilium-version', '1.18.4'];
 
@@ -19,14 +19,18 @@ describe('parseVerifierArgs', () => {
     assert.equal(a.context, null);
     assert.equal(a.workloadImage, DEFAULT_WORKLOAD_IMAGE);
     assert.equal(a.captureImage, DEFAULT_CAPTURE_IMAGE);
+    assert.equal(a.concurrency, DEFAULT_CONCURRENCY);
+    assert.equal(a.reportFile, null);
   });
 
   it('reads every flag, in "--flag value" and "--flag=value" forms', () => {
     const a = parseVerifierArgs([
       '--mode=wireguard', '--namespace', 'cilium', '--cilium-version', 'v1.20.2', '--kubeconfig', '/tmp/kc', '--context=kind-e2e',
       '--timeout', '90', '--wire-check', 'off', '--node-encryption', 'true', '--strict-mode=false', '--poll-interval', '0.5',
-      '--workload-image', 'mirror/busybox:1', '--capture-image=mirror/netshoot:1',
+      '--workload-image', 'mirror/busybox:1', '--capture-image=mirror/netshoot:1', '--concurrency', '64', '--report-file=/tmp/r.json',
     ]);
+    assert.equal(a.concurrency, 64);
+    assert.equal(a.reportFile, '/tmp/r.json');
     assert.equal(a.mode, 'wireguard');
     assert.equal(a.ciliumVersion.text, '1.20.2');
     assert.equal(a.kubeconfig, '/tmp/kc');
@@ -52,20 +56,30 @@ describe('parseVerifierArgs', () => {
       [['--mode', 'ipsec', '--namespace', 'kube-system', '--cilium-version', '1.15.3'], /--cilium-version: Cilium 1\.15\.3 is not supported; supported: 1\.16\.x to 1\.20\.x/],
       [['--mode', 'ipsec', '--namespace', 'kube-system', '--cilium-version', 'latest'], /--cilium-version: must be an exact chart version/],
       [['--mode', 'ipsec', '--namespace', 'Kube_System', '--cilium-version', '1.18.0'], /--namespace must be a Kubernetes namespace name/],
-      [[...base, '--stack', 'dev'], /unknown flag --stack/],
-      [[...base, 'extra'], /unexpected argument "extra"/],
+      [[...base, '--stack', 'dev'], /--stack is expanded before the flags are read/],
+      [[...base, 'extra'], /Unexpected argument 'extra'/],
       [[...base, '--mode', 'ipsec'], /--mode given more than once/],
-      [[...base, '--kubeconfig'], /--kubeconfig needs a value/],
-      [[...base, '--context', '--timeout', '3'], /--context needs a value/],
+      [[...base, '--kubeconfig'], /Option '--kubeconfig <value>' argument missing/],
+      [[...base, '--context', '--timeout', '3'], /Option '--context' argument is ambiguous/],
+      [[...base, '--bogus'], /Unknown option '--bogus'/],
+      [[...base, '--concurrency', '0'], /--concurrency must be a whole number from 1 to 256; got "0"/],
+      [[...base, '--concurrency', '1.5'], /--concurrency must be a whole number from 1 to 256/],
+      [[...base, '--report-file', ''], /--report-file needs a value/],
+      [[...base, '--help'], /--help is not a verification flag/],
     ];
     for (const [argv, re] of cases) {
       assert.throws(() => parseVerifierArgs(argv), (e: unknown) => e instanceof ArgsError && re.test(e.message), argv.join(' '));
     }
   });
 
+  it('--help and -h are read by the flag parser, alone or among other flags', () => {
+    for (const argv of [['--help'], ['-h'], [...base, '-h']]) assert.equal(parseFlags(argv).help, true);
+    assert.equal(parseFlags(base).help, undefined);
+  });
+
   it('property: any other --mode value is refused naming the allowed ones', () => {
     fc.assert(
-      fc.property(fc.string({ minLength: 1 }).filter((s) => s !== 'ipsec' && s !== 'wireguard' && !s.startsWith('--')), (mode) => {
+      fc.property(fc.string({ minLength: 1 }).filter((s) => s !== 'ipsec' && s !== 'wireguard' && !s.startsWith('-')), (mode) => {
         assert.throws(() => parseVerifierArgs(['--mode', mode, '--namespace', 'kube-system', '--cilium-version', '1.18.0']), /--mode must be one of ipsec, wireguard/);
       }),
     );

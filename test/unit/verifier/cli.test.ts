@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { USAGE } from '../../../verifier/args';
+import type { Digest, Report } from '../../../verifier/report';
 import { calls, prepareFakeCluster, type FakeOptions } from './fakeCluster';
 
 const ROOT = join(__dirname, '../../..');
@@ -27,40 +29,43 @@ function cli(argv: string[], scenario = 'ipsec-1.18-healthy', fake: FakeOptions 
 const base = ['--namespace', 'kube-system', '--kubeconfig', '/tmp/none.kubeconfig', '--context', 'e2e'];
 
 describe('verifier/main.ts as the Pulumi Command runs it', () => {
-  it('healthy IPsec with the wire check: exit 0, exactly one JSON document on stdout, summary on stderr', () => {
-    const r = cli(['--mode', 'ipsec', '--cilium-version', '1.18.4', ...base]);
+  it('verified: exit 0, the JSON report on stdout, a short summary on stderr', () => {
+    const r = cli(['--mode', 'ipsec', '--cilium-version', '1.18.11', '--wire-check', 'off', '--poll-interval', '0.05', ...base]);
     assert.equal(r.code, 0, r.stderr);
-    const report = JSON.parse(r.stdout) as { verdict: string; wire: { verdict: string }; nodes: unknown[] };
-    assert.equal(report.verdict, 'verified');
-    assert.equal(report.wire.verdict, 'encrypted');
-    assert.equal(report.nodes.length, 3);
+    const report = JSON.parse(r.stdout) as Report;
+    assert.deepEqual([report.verdict, report.schemaVersion, report.nodeCounts.ok], ['verified', 2, 3]);
     assert.match(r.stderr, /VERIFIED: ipsec encryption is on and working \(exit 0\)/);
-    assert.match(r.stderr, /node-a: ok, keys 8\/8, errors 0, wire encrypted/);
+    assert.match(r.stderr, /nodes: 3 ok, 0 failed, 0 not verified, 0 with warnings/);
     assert.ok(calls(r.dir).every((a) => a[0] === '--kubeconfig=/tmp/none.kubeconfig' && a[1] === '--context=e2e'));
   });
 
-  // Real processes query the agents concurrently, so which node draws the stand-in's faulty
-  // output varies; fixtures.test.ts pins the node for the pure pipeline.
-  it('XFRM errors: exit 1, the node and the errors named on stderr', () => {
-    const r = cli(['--mode', 'ipsec', '--cilium-version', '1.17.6', '--wire-check', 'off', ...base], 'ipsec-1.17-xfrm-errors');
+  it('not encrypted: exit 1, a short digest on stdout (it becomes the error of pulumi up), the full report in --report-file', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'verifier-report-')), 'report.json');
+    dirs.push(dirname(file));
+    const r = cli(['--mode', 'ipsec', '--cilium-version', '1.17.16', '--wire-check', 'off', '--poll-interval', '0.05', '--report-file', file, ...base], 'ipsec-1.17-xfrm-errors');
     assert.equal(r.code, 1);
-    assert.equal((JSON.parse(r.stdout) as { verdict: string }).verdict, 'not-encrypted');
-    assert.equal(r.stderr.match(/FAIL node-[abc]: 3 XFRM error\(s\): XfrmInNoStates=2/g)?.length, 1, r.stderr);
+    const d = JSON.parse(r.stdout) as Digest;
+    assert.deepEqual(Object.keys(d), ['schemaVersion', 'verdict', 'exitCode', 'mode', 'error', 'nodeCounts', 'problems', 'problemsOmitted', 'reportFile']);
+    assert.deepEqual([d.verdict, d.problems.map((p) => p.node), d.problemsOmitted, d.reportFile], ['not-encrypted', ['node-b'], 0, file]);
+    const full = JSON.parse(readFileSync(file, 'utf8')) as Report;
+    assert.deepEqual(full.nodes.map((n) => [n.node, n.ipsec?.xfrm]), [['node-b', { XfrmInNoStates: { total: 2, growth: 0 }, XfrmInStateProtoError: { total: 5, growth: 4 } }]]);
+    assert.match(r.stderr, /FAIL node-b: XFRM errors growing: XfrmInStateProtoError \+4 \(total 5\)/);
   });
 
-  it('mid-rotation then settled: waits with progress on stderr, exit 0', () => {
-    const r = cli(['--mode', 'ipsec', '--cilium-version', '1.18.4', '--wire-check', 'off', '--poll-interval', '0.05', ...base], 'ipsec-1.18-rotation');
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /IPsec key rotation in progress on node-a \(16 keys\)/);
-  });
-
-  it('bad arguments: exit 2, the flag named, still one JSON report on stdout', () => {
-    const r = cli(['--mode', 'gre', '--cilium-version', '1.18.4', ...base]);
-    assert.equal(r.code, 2);
-    const report = JSON.parse(r.stdout) as { verdict: string; error: string };
-    assert.equal(report.verdict, 'unverified');
-    assert.equal(report.error, 'invalid arguments: --mode must be one of ipsec, wireguard; got "gre"');
-    assert.match(r.stderr, /node --import tsx verifier\/main.ts --mode <ipsec\|wireguard>/);
+  it('--help prints the usage on stdout and exits 0', () => {
+    const r = cli(['--help']);
+    assert.deepEqual([r.code, r.stdout.trim(), r.stderr], [0, USAGE, '']);
     assert.deepEqual(calls(r.dir), []);
+  });
+
+  it('a bad flag: the reason and the usage on stderr, nothing on stdout, exit 2', () => {
+    for (const argv of [['--mode', 'gre', '--cilium-version', '1.18.11', ...base], ['--mode', 'ipsec', '--frobnicate', ...base]]) {
+      const r = cli(argv);
+      assert.equal(r.code, 2);
+      assert.equal(r.stdout, '', 'no JSON on a usage error');
+      assert.match(r.stderr, /^verify: (--mode must be one of ipsec, wireguard; got "gre"|Unknown option '--frobnicate')/);
+      assert.ok(r.stderr.includes(USAGE));
+      assert.deepEqual(calls(r.dir), []);
+    }
   });
 });

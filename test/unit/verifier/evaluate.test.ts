@@ -1,59 +1,216 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { requireCiliumVersion } from '../../../encryption/ciliumVersion';
 import type { EncryptionStatus } from '../../../verifier/agentStatus';
-import { describeXfrmErrors, evaluateNode, worst, type Expectations } from '../../../verifier/evaluate';
+import { parseCiliumConfig } from '../../../verifier/cluster';
+import { evaluateConfig, evaluateNode, worst, xfrmMeaning, type NodeContext, type Read } from '../../../verifier/evaluate';
 
-const ipsecExp: Expectations = { mode: 'ipsec', nodeCount: 3, keys: { steady: 4, formula: '2 per remote node per family' }, nodeEncryption: null };
-const status = (keysInUse: number, extra: Partial<EncryptionStatus['ipsec'] & object> = {}): EncryptionStatus => ({
-  mode: 'IPsec', msg: null, format: 'json', wireguard: null,
-  ipsec: { keysInUse, maxSeqNumber: '0x10/0xffffffff', errorCount: 0, xfrmErrors: {}, decryptInterfaces: ['eth0'], ...extra },
+const v = requireCiliumVersion;
+const ipsecCtx = (version = '1.20.2', steady = 4, atLeast = false): NodeContext => ({
+  mode: 'ipsec', version: v(version), keys: { steady, atLeast, formula: 'f' }, peers: null, nodeEncryption: null,
 });
-const judge = (s: EncryptionStatus, exp = ipsecExp) => evaluateNode({ node: 'n', pod: 'p', encrypt: { ok: true, value: s }, agentStatus: null }, exp);
+const wgCtx = (steady = 2, nodeEncryption: boolean | null = null, atLeast = false): NodeContext => ({
+  mode: 'wireguard', version: v('1.20.2'), keys: null, peers: { steady, atLeast }, nodeEncryption,
+});
+const ipsec = (keys: number, xfrm: Record<string, number> = {}, seq = '0x10/0xffffffffffffffff'): EncryptionStatus => ({
+  mode: 'IPsec', msg: null, wireguard: null,
+  ipsec: { keysInUse: keys, maxSeqNumber: seq, errorCount: Object.values(xfrm).reduce((a, b) => a + b, 0), xfrmErrors: xfrm, decryptInterfaces: ['eth0'] },
+});
+const wg = (peers: number, nodeEncryption: string | null = 'Disabled'): EncryptionStatus => ({
+  mode: 'Wireguard', msg: null, ipsec: null, wireguard: { interfaces: [{ name: 'cilium_wg0', peerCount: peers }], nodeEncryption },
+});
+// Reads 5 s apart.
+const reads = (...states: Array<EncryptionStatus | string>): Read[] =>
+  states.map((s, i) => ({ at: i * 5000, outcome: typeof s === 'string' ? { ok: false, error: s } : { ok: true, value: s } }));
+const judge = (rs: Read[], ctx = ipsecCtx(), final = false) => evaluateNode('n1', 'cilium-x', rs, ctx, final);
 
-describe('per-node evaluation', () => {
-  it('property: keys equal to the steady count pass, up to double is a rotation, anything else fails', () => {
+describe('IPsec keys in use', () => {
+  it('property: equal to the steady count passes, up to double waits for the rotation, fewer fails, more than double waits; at the deadline waiting is unverified', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 0, max: 500 }), (steady, keys) => {
-        const v = judge(status(keys), { ...ipsecExp, keys: { steady, formula: 'f' } }).verdict;
-        assert.equal(v, keys === steady ? 'ok' : keys > steady && keys <= 2 * steady ? 'rotating' : 'fail');
+      fc.property(fc.integer({ min: 1, max: 400 }), fc.integer({ min: 0, max: 1000 }), fc.boolean(), (steady, keys, final) => {
+        const r = judge(reads(ipsec(keys), ipsec(keys)), ipsecCtx('1.20.2', steady), final);
+        const expected = keys === steady ? 'ok' : keys < steady ? 'fail' : final ? 'unverified' : 'pending';
+        assert.equal(r.verdict, expected);
       }),
     );
   });
 
-  it('warns from half the sequence space on, with the percentage', () => {
-    assert.deepEqual(judge(status(4, { maxSeqNumber: '0x7fffffff/0xffffffff' })).warnings, []);
-    const w = judge(status(4, { maxSeqNumber: '0xfff00000/0xffffffff' }));
-    assert.equal(w.verdict, 'ok');
-    assert.match(w.warnings[0]!, /99\.97% used: rotate the key soon/);
-    assert.equal(judge(status(4, { maxSeqNumber: 'garbage' })).verdict, 'unverified');
+  it('names the rotation while it runs and when it did not settle', () => {
+    assert.match(judge(reads(ipsec(8), ipsec(8))).reasons[0]!, /^key rotation in progress: 8 keys in use, 4 once settled \(f\)$/);
+    assert.match(judge(reads(ipsec(8), ipsec(8)), ipsecCtx(), true).reasons[0]!, /^key rotation did not settle: 8 keys in use, 4 once settled/);
   });
 
-  it('an error count without named counters still fails', () => {
-    const r = judge(status(4, { errorCount: 2 }));
-    assert.deepEqual([r.verdict, r.reasons], ['fail', ['2 XFRM error(s)']]);
+  it('1.16-1.18 count every XFRM state (no reqid filter before cilium v1.19.7 encrypt_status.go filterReqID): a high count says so', () => {
+    for (const ver of ['1.16.19', '1.17.16', '1.18.11']) {
+      const seq = ver === '1.18.11' ? '0x1/0xffffffffffffffff' : '0x1/0xffffffff';
+      assert.match(judge(reads(ipsec(9, {}, seq), ipsec(9, {}, seq)), ipsecCtx(ver), true).reasons[0]!, /counts every XFRM state on the node, not only Cilium's/);
+    }
+    assert.doesNotMatch(judge(reads(ipsec(9), ipsec(9)), ipsecCtx('1.19.7'), true).reasons[0]!, /counts every XFRM state/);
   });
 
-  it('names XFRM counters with their usual cause, and marks unknown ones', () => {
-    assert.equal(
-      describeXfrmErrors({ XfrmOutStateSeqError: 1, XfrmInTmplMismatch: 2, XfrmFancyNew: 3 }),
-      'XfrmFancyNew=3 (not a known XfrmStat counter), XfrmInTmplMismatch=2, XfrmOutStateSeqError=1 (sequence number exhausted: rotate the key)',
-    );
+  it('too few fails; on 1.16 a single key for several nodes is what a key line without "+" gives (ipsec_linux.go getNodeIPsecKey)', () => {
+    const r = judge(reads(ipsec(1, {}, '0x1/0xffffffff'), ipsec(1, {}, '0x1/0xffffffff')), ipsecCtx('1.16.19', 4));
+    assert.equal(r.verdict, 'fail');
+    assert.match(r.reasons[0]!, /^1 IPsec keys in use, expected 4 \(f\): states for some remote nodes are missing; on 1\.16 this is what a key line without "\+" gives/);
+    assert.doesNotMatch(judge(reads(ipsec(1), ipsec(1)), ipsecCtx('1.17.16', 4)).reasons[0] ?? '', /without "\+"/);
   });
 
+  it('with Cluster Mesh (at least): more is fine, fewer still fails', () => {
+    assert.equal(judge(reads(ipsec(40), ipsec(40)), ipsecCtx('1.20.2', 4, true)).verdict, 'ok');
+    assert.match(judge(reads(ipsec(3), ipsec(3)), ipsecCtx('1.20.2', 4, true)).reasons[0]!, /expected at least 4/);
+  });
+
+  it('1.19+ omits the ipsec member when no key is in use (encrypt_status.go dumpIPsecStatus returns nil): zero keys', () => {
+    const none: EncryptionStatus = { mode: 'IPsec', msg: null, ipsec: null, wireguard: null };
+    assert.equal(judge(reads(none, none), ipsecCtx('1.19.7', 0)).verdict, 'ok');
+    assert.equal(judge(reads(none, none), ipsecCtx('1.20.2', 4)).verdict, 'fail');
+    // Up to 1.18 the member is always printed in IPsec mode, so its absence is not an answer of that version.
+    const r = judge(reads(none, none), ipsecCtx('1.18.11', 0));
+    assert.equal(r.verdict, 'unverified');
+    assert.match(r.reasons[0]!, /printed no ipsec member, which Cilium 1\.18 always prints/);
+  });
+});
+
+describe('IPsec XFRM counters, judged by growth between reads', () => {
+  it('cumulative totals that do not grow pass, and are reported with zero growth', () => {
+    const r = judge(reads(ipsec(4, { XfrmInStateProtoError: 7, XfrmInNoStates: 120 }), ipsec(4, { XfrmInStateProtoError: 7, XfrmInNoStates: 120 })));
+    assert.equal(r.verdict, 'ok');
+    assert.deepEqual(r.ipsec!.xfrm, { XfrmInNoStates: { total: 120, growth: 0 }, XfrmInStateProtoError: { total: 7, growth: 0 } });
+    assert.equal(r.ipsec!.observedSeconds, 5);
+  });
+
+  it('one read is not enough to judge: pending, and unverified if the check ends there', () => {
+    assert.equal(judge(reads(ipsec(4))).verdict, 'pending');
+    const r = judge(reads(ipsec(4)), ipsecCtx(), true);
+    assert.deepEqual([r.verdict, r.reasons], ['unverified', ['XFRM counters were read only once before the verification ended: whether they grow is unknown']]);
+  });
+
+  it('a growing key or policy counter fails at once, with total, growth and meaning (encryption-ipsec.rst troubleshooting table)', () => {
+    for (const name of ['XfrmInStateProtoError', 'XfrmInTmplMismatch', 'XfrmInNoPols', 'XfrmOutStateSeqError', 'XfrmOutPolBlock']) {
+      const r = judge(reads(ipsec(4, { [name]: 1 }), ipsec(4, { [name]: 5 })));
+      assert.equal(r.verdict, 'fail', name);
+      assert.match(r.reasons[0]!, new RegExp(`^XFRM errors growing: ${name} \\+4 \\(total 5\\) in 5s: `));
+    }
+  });
+
+  it('pod deletion and state deletion counters only warn, even when growing', () => {
+    for (const name of ['XfrmInError', 'XfrmFwdHdrError', 'XfrmInStateInvalid']) {
+      const r = judge(reads(ipsec(4, { [name]: 1 }), ipsec(4, { [name]: 3 })));
+      assert.equal(r.verdict, 'ok', name);
+      assert.match(r.warnings[0]!, new RegExp(`^XFRM counter ${name} grew by 2 \\(total 3\\)`));
+    }
+  });
+
+  it('NoStates counters (expected around reboots) warn once they stop, and fail if still growing at the end', () => {
+    const stopped = judge(reads(ipsec(4, { XfrmInNoStates: 10 }), ipsec(4, { XfrmInNoStates: 14 }), ipsec(4, { XfrmInNoStates: 14 })));
+    assert.equal(stopped.verdict, 'ok');
+    assert.match(stopped.warnings[0]!, /^XFRM counter XfrmInNoStates grew by 4 \(total 14\) during the check, then stopped/);
+    const growing = reads(ipsec(4, { XfrmOutNoStates: 1 }), ipsec(4, { XfrmOutNoStates: 2 }));
+    assert.equal(judge(growing).verdict, 'pending');
+    const end = judge(growing, ipsecCtx(), true);
+    assert.equal(end.verdict, 'fail');
+    assert.match(end.reasons[0]!, /^XFRM counter XfrmOutNoStates kept growing until the verification ended: XfrmOutNoStates \+1 \(total 2\)/);
+  });
+
+  it('counters the docs do not explain are judged like the NoStates ones', () => {
+    assert.equal(xfrmMeaning('XfrmInBufferError').cls, 'transient');
+    assert.equal(judge(reads(ipsec(4, { XfrmInBufferError: 1 }), ipsec(4, { XfrmInBufferError: 9 })), ipsecCtx(), true).verdict, 'fail');
+  });
+
+  it('a counter that goes down means the node rebooted between reads: read again', () => {
+    const r = judge(reads(ipsec(4, { XfrmInNoStates: 9 }), ipsec(4, { XfrmInNoStates: 0 })));
+    assert.equal(r.verdict, 'pending');
+    assert.match(r.reasons[0]!, /went down between reads/);
+  });
+});
+
+describe('IPsec sequence numbers', () => {
+  it('no exhaustion warning however high: every supported version uses 64-bit ESN (1.16 with "+", always from 1.17)', () => {
+    for (const [ver, seq] of [['1.16.19', '0xfffffff0/0xffffffff'], ['1.17.16', '0xfffffff0/0xffffffff'], ['1.18.11', '0xfffffff0/0xffffffffffffffff']] as const) {
+      const r = judge(reads(ipsec(4, {}, seq), ipsec(4, {}, seq)), ipsecCtx(ver));
+      assert.deepEqual([r.verdict, r.warnings], ['ok', []], ver);
+    }
+  });
+
+  it('a printed limit of another version is a warning (maxSequenceNumber prints 64 bits from 1.18)', () => {
+    assert.match(judge(reads(ipsec(4, {}, '0x1/0xffffffff'), ipsec(4, {}, '0x1/0xffffffff')), ipsecCtx('1.19.7')).warnings[0]!, /prints the sequence limit of Cilium 1\.17 or earlier, not of 1\.19\.7/);
+    assert.equal(judge(reads(ipsec(4, {}, 'N/A'), ipsec(4, {}, 'N/A')), ipsecCtx('1.16.19')).verdict, 'ok');
+    assert.equal(judge(reads(ipsec(4, {}, 'lots'), ipsec(4, {}, 'lots'))).verdict, 'unverified');
+  });
+});
+
+describe('agents that do not answer', () => {
+  const down = 'Get "http://localhost/v1/healthz": dial unix /var/run/cilium/cilium.sock: connect: no such file or directory';
+  it('1.19+: exit 0, no mode, the socket error in msg: asked again, then unverified with that message', () => {
+    const st: EncryptionStatus = { mode: null, msg: down, ipsec: ipsec(8).ipsec, wireguard: null };
+    assert.equal(judge(reads(st)).verdict, 'pending');
+    const r = judge(reads(st, st, st), ipsecCtx('1.19.7', 8));
+    assert.deepEqual([r.verdict, r.reasons], ['unverified', [`could not read "cilium-dbg encrypt status": agent did not answer: ${down}`]]);
+  });
+
+  it('1.16-1.18: the error printed on stderr (exit 1) is the reason', () => {
+    const err = `Cannot get daemon encryption status: ${down}`;
+    assert.equal(judge(reads(err, err), ipsecCtx('1.18.11')).verdict, 'pending');
+    assert.deepEqual(judge(reads(err), ipsecCtx('1.18.11'), true).reasons, [`could not read "cilium-dbg encrypt status": ${err}`]);
+  });
+
+  it('an answer after failed reads counts from the answers only', () => {
+    assert.equal(judge(reads('timeout', ipsec(4), ipsec(4))).verdict, 'ok');
+  });
+
+  it('no agent pod fails at once: nothing encrypts that node', () => {
+    const r = evaluateNode('n1', null, [], ipsecCtx(), false);
+    assert.deepEqual([r.verdict, r.reasons], ['fail', ['no running Cilium agent on this node, so nothing encrypts its traffic']]);
+  });
+});
+
+describe('mode', () => {
+  it('another mode fails on the first read, with the agent message', () => {
+    const r = judge(reads({ mode: 'Disabled', msg: 'x', ipsec: null, wireguard: null }));
+    assert.deepEqual([r.verdict, r.reasons], ['fail', ['encryption mode is Disabled, expected IPsec (agent says: x)']]);
+  });
+});
+
+describe('WireGuard', () => {
+  it('one read settles it: peers = the other CiliumNodes with a key', () => {
+    assert.equal(judge(reads(wg(2)), wgCtx(2)).verdict, 'ok');
+    const r = judge(reads(wg(1)), wgCtx(2));
+    assert.deepEqual([r.verdict, r.reasons], ['fail', ['cilium_wg0 has 1 peer(s), expected 2 (the other CiliumNodes with a WireGuard key): traffic to the missing ones is not encrypted']]);
+  });
+
+  it('more peers than known nodes warns (a stale peer), unless Cluster Mesh makes it a lower bound', () => {
+    const r = judge(reads(wg(3)), wgCtx(2));
+    assert.equal(r.verdict, 'ok');
+    assert.match(r.warnings[0]!, /has 3 peers, 2 CiliumNodes with a WireGuard key explain/);
+    assert.deepEqual(judge(reads(wg(5)), wgCtx(2, null, true)).warnings, []);
+  });
+
+  it('no cilium_wg0 fails, naming what the agent says', () => {
+    const r = judge(reads({ mode: 'Wireguard', msg: 'failed to get device: file does not exist', ipsec: null, wireguard: null }), wgCtx());
+    assert.match(r.reasons[0]!, /^no cilium_wg0 interface in the agent's WireGuard status \(agent says: failed to get device/);
+  });
+
+  it('node encryption: Enabled, OptedOut (warning) or Disabled as asserted', () => {
+    assert.equal(judge(reads(wg(2, 'Enabled')), wgCtx(2, true)).verdict, 'ok');
+    assert.match(judge(reads(wg(2, 'OptedOut')), wgCtx(2, true)).warnings[0]!, /opted out/);
+    assert.equal(judge(reads(wg(2, 'Disabled')), wgCtx(2, true)).verdict, 'fail');
+    assert.equal(judge(reads(wg(2, 'Enabled')), wgCtx(2, false)).verdict, 'fail');
+    assert.equal(judge(reads(wg(2, null)), wgCtx(2, true)).verdict, 'unverified');
+  });
+});
+
+describe('verdicts and cilium-config', () => {
   it('the worst verdict wins', () => {
     assert.equal(worst([]), 'ok');
-    assert.equal(worst(['ok', 'rotating', 'unverified']), 'unverified');
-    assert.equal(worst(['unverified', 'fail', 'rotating']), 'fail');
+    assert.equal(worst(['ok', 'pending', 'unverified']), 'unverified');
+    assert.equal(worst(['unverified', 'fail', 'pending']), 'fail');
   });
 
-  it('WireGuard: a missing cilium_wg0 fails; an unreadable node-encryption status cannot be verified', () => {
-    const wgExp: Expectations = { mode: 'wireguard', nodeCount: 2, keys: null, nodeEncryption: true };
-    const wg = (name: string): EncryptionStatus => ({ mode: 'Wireguard', msg: null, format: 'json', ipsec: null, wireguard: { interfaces: [{ name, peerCount: 1 }], nodeEncryption: null } });
-    const missing = evaluateNode({ node: 'n', pod: 'p', encrypt: { ok: true, value: wg('wg0') }, agentStatus: { ok: true, value: { mode: 'Wireguard', nodeEncryption: 'Enabled', peers: 1, msg: null } } }, wgExp);
-    assert.deepEqual(missing.reasons, ['no cilium_wg0 interface in the agent\'s WireGuard status']);
-    const unread = evaluateNode({ node: 'n', pod: 'p', encrypt: { ok: true, value: wg('cilium_wg0') }, agentStatus: { ok: false, error: 'kubectl timed out' } }, wgExp);
-    assert.equal(unread.verdict, 'unverified');
-    assert.match(unread.reasons[0]!, /kubectl timed out/);
+  it('IPv4 is required for IPsec before 1.18 only (v1.17.16 daemon_main.go; gone in v1.18.11)', () => {
+    const cm = (ver: string) => parseCiliumConfig(JSON.stringify({ data: { 'enable-ipsec': 'true', 'enable-ipv4': 'false', 'enable-ipv6': 'true' } }), v(ver));
+    const exp = (ver: string) => ({ mode: 'ipsec' as const, version: v(ver), nodeEncryption: null, strictMode: null });
+    assert.deepEqual(evaluateConfig(cm('1.17.16'), exp('1.17.16')), ['cilium-config disables IPv4, which IPsec requires before 1.18']);
+    assert.deepEqual(evaluateConfig(cm('1.18.11'), exp('1.18.11')), []);
   });
 });

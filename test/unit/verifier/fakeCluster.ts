@@ -1,18 +1,24 @@
 // A stand-in API server for tests: answers the kubectl invocations the verifier makes from a
-// scenario's fixtures, and runs `kubectl exec` commands on this host with the stand-ins first on
-// PATH, the way the kwok cluster of the e2e harness does.
+// scenario's fixtures. `cilium-dbg` in an agent pod answers that pod's node's generated output,
+// read after read; other `kubectl exec` commands run on this host with the e2e stand-ins (tcpdump,
+// ip, ping, wget) first on PATH.
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { k8sObjects, loadManifest, nodeIp, STANDIN } from './scenarios';
+import { agentOutput, k8sObjects, loadManifest, nodeIp, STANDIN, type Command } from './scenarios';
 
 export interface FakeOptions {
   // DaemonSet reads that report an unfinished rollout before it completes.
   rolloutPending?: number;
   unreachable?: boolean;
   wireLeak?: boolean;
+  // Calls answered with HTTP 429 before the API server serves them again.
+  throttle?: number;
+  // The CiliumNode CRD is not installed.
+  noCiliumNodes?: boolean;
 }
 
+export const AGENT_NAMESPACE = 'kube-system';
 export const CLIENT_POD_IP = '10.0.1.15';
 export const SERVER_POD_IP = '10.0.2.27';
 
@@ -23,7 +29,9 @@ export function prepareFakeCluster(dir: string, scenario: string, opts: FakeOpti
   const objs = k8sObjects(loadManifest(scenario));
   for (const [k, v] of Object.entries(objs)) writeFileSync(join(dir, `${k}.json`), v);
   writeFileSync(join(dir, 'rollout-pending'), String(opts.rolloutPending ?? 0));
+  writeFileSync(join(dir, 'throttle'), String(opts.throttle ?? 0));
   if (opts.unreachable) writeFileSync(join(dir, 'unreachable'), '');
+  if (opts.noCiliumNodes) writeFileSync(join(dir, 'no-ciliumnodes'), '');
 }
 
 export interface FakeResult {
@@ -44,6 +52,11 @@ export function handleKubectl(dir: string, argv: readonly string[], input: strin
   appendFileSync(join(dir, 'calls.log'), `${JSON.stringify(argv)}\n`);
   if (existsSync(join(dir, 'unreachable'))) {
     return fail('The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?');
+  }
+  const throttle = Number(readFileSync(join(dir, 'throttle'), 'utf8'));
+  if (throttle > 0) {
+    writeFileSync(join(dir, 'throttle'), String(throttle - 1));
+    return fail('Error from server (TooManyRequests): the server has received too many requests and has asked us to try again later');
   }
   const args = argv.filter((a) => !a.startsWith('--kubeconfig=') && !a.startsWith('--context='));
   let ns = 'default';
@@ -69,9 +82,12 @@ export function handleKubectl(dir: string, argv: readonly string[], input: strin
       return ok(JSON.stringify(ds));
     }
     if (kind === 'nodes') return ok(read('nodes.json'));
-    if (kind === 'pods') return ok(read('pods.json'));
+    if (kind === 'pods') return ns === AGENT_NAMESPACE ? ok(read('pods.json')) : listTestPods(dir, ns);
     if (kind === 'configmap') return ok(read('configmap.json'));
-    if (kind === 'ciliumnodes') return fail('error: the server doesn\'t have a resource type "ciliumnodes"');
+    if (kind === 'ciliumnodes') {
+      if (existsSync(join(dir, 'no-ciliumnodes'))) return fail('error: the server doesn\'t have a resource type "ciliumnodes"');
+      return ok(read('ciliumnodes.json'));
+    }
     if (kind === 'pod') return getTestPod(dir, ns, more[1]!);
     return fail(`fake kubectl: unsupported get ${more.join(' ')}`);
   }
@@ -83,6 +99,11 @@ export function handleKubectl(dir: string, argv: readonly string[], input: strin
   if (verb === 'delete') return ok(`${more.join('/')} deleted\n`);
   if (verb === 'exec') {
     const command = rest.slice(dashdash + 1);
+    if (command[0] === 'cilium-dbg') return agentExec(dir, more[0]!, command.slice(1));
+    // The stand-in tcpdump stops by itself once its capture is written, like one stopped by timeout.
+    if (command[0] === 'pkill') return { code: 1, stdout: Buffer.alloc(0), stderr: 'command terminated with exit code 1\n' };
+    const program = command[0] === 'timeout' ? command[4] : command[0];
+    if (program === undefined || !existsSync(join(STANDIN, program))) return fail(`fake kubectl exec: no stand-in for ${command.join(' ')}`);
     const r = spawnSync(command[0]!, command.slice(1), {
       env: { ...process.env, PATH: `${STANDIN}:${process.env.PATH}`, CILIUM_STANDIN_DIR: join(dir, 'standin') },
       timeout: 30_000,
@@ -94,17 +115,57 @@ export function handleKubectl(dir: string, argv: readonly string[], input: strin
   return fail(`fake kubectl: unsupported command ${rest.join(' ')}`);
 }
 
-function getTestPod(dir: string, ns: string, name: string): FakeResult {
-  if (!existsSync(join(dir, 'applied.json'))) return fail(`Error from server (NotFound): pods "${name}" not found`);
-  const list = JSON.parse(readFileSync(join(dir, 'applied.json'), 'utf8')) as { items: Array<{ kind: string; metadata: { name: string; namespace?: string }; spec?: { nodeName?: string; hostNetwork?: boolean } }> };
-  const item = list.items.find((i) => i.kind === 'Pod' && i.metadata.name === name && i.metadata.namespace === ns);
-  if (!item) return fail(`Error from server (NotFound): pods "${name}" not found`);
+// kubectl exec relays the command's streams and adds its exit status to stderr.
+function agentExec(dir: string, pod: string, args: readonly string[]): FakeResult {
+  const kind: Command | null = args.join(' ') === 'encrypt status -o json' ? 'encrypt-status' : args.join(' ') === 'status -o json' ? 'status' : null;
+  if (kind === null) return fail(`fake cilium-dbg: unsupported command ${args.join(' ')}`);
+  const pods = (JSON.parse(readFileSync(join(dir, 'pods.json'), 'utf8')) as { items: Array<{ metadata: { name: string }; spec: { nodeName: string } }> }).items;
+  const node = pods.find((p) => p.metadata.name === pod)?.spec.nodeName;
+  if (node === undefined) return fail(`Error from server (NotFound): pods "${pod}" not found`);
+  const counter = join(dir, `reads.${node}.${kind}`);
+  const n = (existsSync(counter) ? Number(readFileSync(counter, 'utf8')) : 0) + 1;
+  writeFileSync(counter, String(n));
+  const scenario = readFileSync(join(dir, 'standin', 'scenario'), 'utf8').trim();
+  const out = agentOutput(scenario, node, kind, n);
+  if (out === null) return fail(`fake cilium-dbg: scenario ${scenario} has no output for ${node}`);
+  return { code: out.code, stdout: Buffer.from(out.stdout), stderr: out.code ? `${out.stderr}command terminated with exit code ${out.code}\n` : '' };
+}
+
+export function readsOf(dir: string, node: string, kind: Command): number {
+  const counter = join(dir, `reads.${node}.${kind}`);
+  return existsSync(counter) ? Number(readFileSync(counter, 'utf8')) : 0;
+}
+
+interface AppliedPod {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec?: { nodeName?: string; hostNetwork?: boolean };
+}
+
+// The wire check's pods as the API server would report them once running.
+function testPods(dir: string, ns: string): object[] {
+  if (!existsSync(join(dir, 'applied.json'))) return [];
+  const list = JSON.parse(readFileSync(join(dir, 'applied.json'), 'utf8')) as { items: AppliedPod[] };
   const nodes = (JSON.parse(readFileSync(join(dir, 'nodes.json'), 'utf8')) as { items: Array<{ metadata: { name: string } }> }).items;
-  const nodeIndex = nodes.findIndex((n) => n.metadata.name === item.spec?.nodeName);
-  const ip = item.spec?.hostNetwork ? nodeIp(nodeIndex) : name === 'server' ? SERVER_POD_IP : CLIENT_POD_IP;
-  return ok(JSON.stringify({
-    metadata: { name, namespace: ns },
-    spec: { nodeName: item.spec?.nodeName },
-    status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], containerStatuses: [{ name: 'c', ready: true }] },
-  }));
+  return list.items
+    .filter((i) => i.kind === 'Pod' && i.metadata.namespace === ns)
+    .map((item) => {
+      const name = item.metadata.name;
+      const nodeIndex = nodes.findIndex((n) => n.metadata.name === item.spec?.nodeName);
+      const ip = item.spec?.hostNetwork ? nodeIp(nodeIndex) : /server$/.test(name) ? SERVER_POD_IP : CLIENT_POD_IP;
+      return {
+        metadata: { name, namespace: ns },
+        spec: { nodeName: item.spec?.nodeName },
+        status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], containerStatuses: [{ name: 'c', ready: true }] },
+      };
+    });
+}
+
+function listTestPods(dir: string, ns: string): FakeResult {
+  return ok(JSON.stringify({ items: testPods(dir, ns) }));
+}
+
+function getTestPod(dir: string, ns: string, name: string): FakeResult {
+  const pod = testPods(dir, ns).find((p) => (p as { metadata: { name: string } }).metadata.name === name);
+  return pod ? ok(JSON.stringify(pod)) : fail(`Error from server (NotFound): pods "${name}" not found`);
 }

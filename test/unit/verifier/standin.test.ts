@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseEncryptStatus } from '../../../verifier/agentStatus';
 import { judgeCapture, summarizeCapture } from '../../../verifier/classify';
 import { CONTROL_MARKER } from '../../../verifier/wire';
 import { STANDIN } from './scenarios';
@@ -24,33 +23,6 @@ function standin(cmd: string, args: string[], state: string) {
   const r = spawnSync(join(STANDIN, cmd), args, { env: { ...process.env, CILIUM_STANDIN_DIR: state } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
 }
-
-describe('cilium-dbg stand-in', () => {
-  it('walks the nodes round by round; a rotation scenario doubles the keys for K rounds then settles', () => {
-    const st = stateDir('ipsec-1.18-rotation');
-    const keys = Array.from({ length: 9 }, () => parseEncryptStatus(standin('cilium-dbg', ['encrypt', 'status', '-o', 'json'], st).stdout.toString()).ipsec!.keysInUse);
-    assert.deepEqual(keys, [16, 16, 16, 16, 16, 16, 8, 8, 8]);
-  });
-
-  it('keeps separate counts per output kind, so text and JSON calls do not shift each other', () => {
-    const st = stateDir('ipsec-1.17-xfrm-errors');
-    const json = [0, 1, 2].map(() => parseEncryptStatus(standin('cilium-dbg', ['encrypt', 'status', '-o', 'json'], st).stdout.toString()).ipsec!.errorCount);
-    const text = [0, 1, 2].map(() => parseEncryptStatus(standin('cilium-dbg', ['encrypt', 'status'], st).stdout.toString()).ipsec!.errorCount);
-    assert.deepEqual(json, [0, 3, 0]);
-    assert.deepEqual(text, [0, 3, 0]);
-  });
-
-  it('answers -o json like a build without it, fails like a down agent, and refuses unknown scenarios', () => {
-    const r = standin('cilium-dbg', ['encrypt', 'status', '-o', 'json'], stateDir('ipsec-1.16-text-only'));
-    assert.deepEqual([r.code, r.stderr], [1, "Error: unknown shorthand flag: 'o' in -o\n"]);
-    const down = stateDir('ipsec-1.19-agent-down');
-    const answers = [0, 1, 2].map(() => standin('cilium-dbg', ['encrypt', 'status', '-o', 'json'], down).code);
-    assert.deepEqual(answers, [0, 1, 0]);
-    const unknown = standin('cilium-dbg', ['encrypt', 'status'], stateDir('no-such-scenario'));
-    assert.equal(unknown.code, 3);
-    assert.match(unknown.stderr, /unknown scenario 'no-such-scenario'/);
-  });
-});
 
 describe('tcpdump stand-in', () => {
   const filter = '(host 192.0.2.11 and host 192.0.2.12) or (host 10.0.1.15 and host 10.0.2.27)';
