@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import type { EspCipher } from './bytes';
 import { ownerOf, type Flow, type PodPath, type SimNode, type SimState } from './model';
 
+// Host localhost: `kubectl proxy` refuses other Host headers (its --accept-hosts default).
 function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: 'GET', headers: { Host: 'sim', Accept: 'application/json' } }, (res) => {
+    const req = request({ socketPath, path, method: 'GET', headers: { Host: 'localhost', Accept: 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
