@@ -104,14 +104,26 @@ interface Part {
   reason?: string;
 }
 
+// Why a read holds no usable answer, or null when it does.
+function unusable(o: Read['outcome'], ctx: NodeContext): string | null {
+  if (!o.ok) return o.error;
+  // 1.19+ (cilium-dbg/cmd/encrypt_status.go getEncryptionStatus): no mode means the agent did not
+  // answer, and the socket error is in msg; an IPsec agent whose kernel state could not be read
+  // prints no ipsec member and the error in msg.
+  if (o.value.mode === null) return `agent did not answer: ${o.value.msg ?? 'no mode and no message'}`;
+  if (ctx.mode === 'ipsec' && o.value.ipsec === null && o.value.msg !== null && sameMode(o.value.mode, MODE_NAMES.ipsec)) {
+    return `no IPsec state read: ${o.value.msg}`;
+  }
+  return null;
+}
+
 // The trailing run of reads that did not get the agent's answer.
-function trailingFailures(reads: readonly Read[]): string[] {
+function trailingFailures(reads: readonly Read[], ctx: NodeContext): string[] {
   const out: string[] = [];
   for (let i = reads.length - 1; i >= 0; i--) {
-    const o = reads[i]!.outcome;
-    if (o.ok && o.value.mode !== null) break;
-    // 1.19+: no mode means the agent did not answer; the socket error is in msg.
-    out.push(o.ok ? `agent did not answer: ${o.value.msg ?? 'no mode and no message'}` : o.error);
+    const why = unusable(reads[i]!.outcome, ctx);
+    if (why === null) break;
+    out.push(why);
   }
   return out;
 }
@@ -283,12 +295,12 @@ export function evaluateNode(node: string, pod: string | null, reads: readonly R
   };
   if (pod === null) return finish([{ verdict: 'fail', reason: 'no running Cilium agent on this node, so nothing encrypts its traffic' }]);
   if (reads.length === 0) return finish([pendingOr(final, 'unverified', 'the agent has not been asked yet', 'the agent was never asked before the verification ended')]);
-  const failures = trailingFailures(reads);
+  const failures = trailingFailures(reads, ctx);
   if (failures.length > 0) {
     const command = ctx.mode === 'ipsec' ? 'cilium-dbg encrypt status' : 'cilium-dbg status';
     return finish([pendingOr(final || failures.length >= AGENT_ATTEMPTS, 'unverified', `could not read "${command}": ${failures[0]}`)]);
   }
-  const oks = reads.flatMap((r) => (r.outcome.ok ? [{ at: r.at, st: r.outcome.value }] : [])).filter((o) => o.st.mode !== null);
+  const oks = reads.flatMap((r) => (r.outcome.ok && unusable(r.outcome, ctx) === null ? [{ at: r.at, st: r.outcome.value }] : []));
   const st = oks[oks.length - 1]!.st;
   result.mode = st.mode;
   const wanted = MODE_NAMES[ctx.mode];

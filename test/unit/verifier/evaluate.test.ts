@@ -156,6 +156,12 @@ describe('agents that do not answer', () => {
     assert.deepEqual(judge(reads(err), ipsecCtx('1.18.11'), true).reasons, [`could not read "cilium-dbg encrypt status": ${err}`]);
   });
 
+  it('1.19+: an IPsec agent whose kernel state could not be read (no ipsec member, the error in msg) is asked again, not judged as holding no key', () => {
+    const st: EncryptionStatus = { mode: 'IPsec', msg: 'cannot get xfrm state: operation not permitted', ipsec: null, wireguard: null };
+    assert.equal(judge(reads(st), ipsecCtx('1.20.2', 4)).verdict, 'pending');
+    assert.deepEqual(judge(reads(st, st, st), ipsecCtx('1.20.2', 4)).reasons, ['could not read "cilium-dbg encrypt status": no IPsec state read: cannot get xfrm state: operation not permitted']);
+  });
+
   it('an answer after failed reads counts from the answers only', () => {
     assert.equal(judge(reads('timeout', ipsec(4), ipsec(4))).verdict, 'ok');
   });
