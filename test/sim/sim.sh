@@ -7,7 +7,8 @@
 #   bash test/sim/sim.sh stop STATE_DIR    stops what start started; safe to repeat
 #
 # Environment: KUBECONFIG (start), CLUSTER_EXEC_PATH (the dir kwok puts first on PATH for exec'd
-# commands; the simulator's Exec objects set the same PATH as toolchain/cluster.sh's ClusterExec).
+# commands; the simulator's Exec objects set the same PATH as toolchain/cluster.sh's ClusterExec),
+# TOOLCHAIN_BIN (its ../charts/<version> links lead to the Cilium modules, for the CiliumNode CRD).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -46,7 +47,8 @@ start() {
   fi
   # The same PATH toolchain/cluster.sh gives its ClusterExec.
   SIM_EXEC_PATH=${CLUSTER_EXEC_PATH:+$CLUSTER_EXEC_PATH:}$PATH
-  (cd "$ROOT" && SIM_EXEC_PATH=$SIM_EXEC_PATH exec setsid node --import tsx test/sim/server/main.ts "$dir" \
+  SIM_CILIUM_CHARTS=${TOOLCHAIN_BIN:+$TOOLCHAIN_BIN/../charts}
+  (cd "$ROOT" && SIM_EXEC_PATH=$SIM_EXEC_PATH SIM_CILIUM_CHARTS=$SIM_CILIUM_CHARTS exec setsid node --import tsx test/sim/server/main.ts "$dir" \
     >>"$dir/sim.log" 2>&1 </dev/null) &
   echo $! >"$dir/sim.pid"
   for i in $(seq 600); do

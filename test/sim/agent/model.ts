@@ -13,6 +13,9 @@ export interface NodeInfo {
   /** InternalIP addresses from Node.status.addresses, in order. */
   internalIPs: string[];
   labels: Record<string, string>;
+  uid?: string;
+  /** Node.spec.podCIDRs. */
+  podCIDRs?: string[];
 }
 
 /** Where the agent's key file comes from: the secret volume mounted over `ipsec-key-file`. */

@@ -27,16 +27,20 @@ export interface WatchEvent {
 export class Kube {
   constructor(readonly socket: string) {}
 
-  /** One HTTP exchange; resolves with status and body (whole, not streamed). */
+  /** One HTTP exchange with a JSON body; resolves with status and body (whole, not streamed). */
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
+    return this.callRaw(method, path, body === undefined ? undefined : JSON.stringify(body), 'application/json');
+  }
+
+  callRaw(method: string, path: string, body: string | undefined, contentType: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const data = body === undefined ? undefined : Buffer.from(body);
       const req = request(
         {
           socketPath: this.socket,
           path,
           method,
-          headers: { Host: 'localhost', Accept: 'application/json', ...(data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {}) },
+          headers: { Host: 'localhost', Accept: 'application/json', ...(data ? { 'Content-Type': contentType, 'Content-Length': data.length } : {}) },
         },
         (res) => {
           const chunks: Buffer[] = [];

@@ -14,6 +14,7 @@ import type { Output } from '../agent/render';
 import { SOURCE_VERSION } from '../agent/versions';
 import { FaultDir } from './faults';
 import { Kube, startProxy } from './kube';
+import { CiliumNodePublisher } from './publisher';
 import { Store, type PodRecord } from './store';
 
 const stateDir = process.argv[2];
@@ -97,10 +98,14 @@ function queueExec(p: PodRecord): void {
 // ---- answers ----
 
 let faultErrors = new Map<string, string>();
+let publisher: CiliumNodePublisher | undefined;
 function refreshFaults(): void {
   const f = faultDir.read();
   faultErrors = f.errors;
-  if (f.changed) store.setFaults(f.faults);
+  if (f.changed) {
+    store.setFaults(f.faults);
+    publisher?.poke();
+  }
 }
 
 // The nodes Cilium knows depend only on the observed history: one index per change and second.
@@ -254,16 +259,28 @@ async function main(): Promise<void> {
   }
 
   store.onBound = queueExec;
+  publisher = new CiliumNodePublisher(kube, store, known, process.env.SIM_CILIUM_CHARTS || undefined, log);
+  const pub = publisher;
+  // Every observed change may change what an agent publishes.
+  const then = <T>(f: (x: T) => void) => (x: T): void => {
+    f(x);
+    pub.poke();
+  };
   const watches = [
-    kube.informer('/api/v1/nodes', (i) => store.nodesListed(i), (e) => store.nodeEvent(e), (e) => log(`nodes: ${e.message}`)),
-    kube.informer('/api/v1/configmaps?fieldSelector=metadata.name%3Dcilium-config', (i) => store.configMapsListed(i), (e) => store.configMapEvent(e), (e) => log(`configmaps: ${e.message}`)),
+    kube.informer('/api/v1/nodes', then((i) => store.nodesListed(i)), then((e) => store.nodeEvent(e)), (e) => log(`nodes: ${e.message}`)),
+    kube.informer('/api/v1/configmaps?fieldSelector=metadata.name%3Dcilium-config', then((i) => store.configMapsListed(i)), then((e) => store.configMapEvent(e)), (e) => log(`configmaps: ${e.message}`)),
     // Helm's release records are the bulk of a cluster's Secrets and never hold a key file.
-    kube.informer('/api/v1/secrets?fieldSelector=type%21%3Dhelm.sh%2Frelease.v1', (i) => store.secretsListed(i), (e) => store.secretEvent(e), (e) => log(`secrets: ${e.message}`)),
+    kube.informer('/api/v1/secrets?fieldSelector=type%21%3Dhelm.sh%2Frelease.v1', then((i) => store.secretsListed(i)), then((e) => store.secretEvent(e)), (e) => log(`secrets: ${e.message}`)),
   ];
   // Pods last: an agent binds to the config and key history seen so far.
   await Promise.all(watches.map((w) => w.synced));
-  const pods = kube.informer('/api/v1/pods', (i) => store.podsListed(i), (e) => store.podEvent(e), (e) => log(`pods: ${e.message}`));
+  const pods = kube.informer('/api/v1/pods', then((i) => store.podsListed(i)), then((e) => store.podEvent(e)), (e) => log(`pods: ${e.message}`));
   await pods.synced;
+  // Time alone changes agents too (key watcher jitter, a crash-looping agent coming up).
+  setInterval(() => {
+    refreshFaults();
+    pub.poke();
+  }, 2000).unref();
 
   const server = createServer((req, res) => {
     handle(req, res).catch((e: Error) => {

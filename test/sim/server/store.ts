@@ -86,10 +86,13 @@ export class Store {
     if (e.type === 'DELETED') this.world.nodes.delete(name);
     else {
       const status = e.object.status as { addresses?: { type: string; address: string }[] } | undefined;
+      const spec = e.object.spec as { podCIDRs?: string[]; podCIDR?: string } | undefined;
       const info: NodeInfo = {
         name,
         internalIPs: (status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address),
         labels: e.object.metadata.labels ?? {},
+        uid: e.object.metadata.uid,
+        podCIDRs: spec?.podCIDRs ?? (spec?.podCIDR ? [spec.podCIDR] : []),
       };
       this.world.nodes.set(name, info);
     }
@@ -122,10 +125,14 @@ export class Store {
     hist.push({ rv: rv(e.object), data });
   }
 
-  /** ConfigMap data as of resourceVersion `at` (etcd revisions are ordered across resources). */
+  /**
+   * ConfigMap data as of resourceVersion `at` (etcd revisions are ordered across resources). For
+   * a pod older than anything seen (it ran before the simulator started), the oldest version seen.
+   */
   configMapAt(namespace: string, name: string, at: bigint): Record<string, string> | undefined {
-    let data: Record<string, string> | undefined;
-    for (const h of this.configMaps.get(`${namespace}/${name}`) ?? []) if (h.rv <= at) data = h.data;
+    const hist = this.configMaps.get(`${namespace}/${name}`) ?? [];
+    let data = hist[0]?.data;
+    for (const h of hist) if (h.rv <= at) data = h.data;
     return data;
   }
 
