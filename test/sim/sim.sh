@@ -25,12 +25,13 @@ stop() {
   local dir=$1 f pid i
   [[ -d $dir ]] || return 0
   dir=$(cd "$dir" && pwd)
+  local -A pattern=([sim.pid]="test/sim/server/main.ts $dir" [proxy.pid]="--unix-socket=$dir/kapi.sock")
   for f in sim.pid proxy.pid; do
     [[ -f $dir/$f ]] || continue
     pid=$(<"$dir/$f")
-    if ours "$pid" "$dir"; then kill -TERM "$pid" 2>/dev/null || true; fi
-    for i in $(seq 50); do ours "$pid" "$dir" || break; sleep 0.1; done
-    if ours "$pid" "$dir"; then kill -KILL "$pid" 2>/dev/null || true; fi
+    if ours "$pid" "${pattern[$f]}"; then kill -TERM "$pid" 2>/dev/null || true; fi
+    for i in $(seq 50); do ours "$pid" "${pattern[$f]}" || break; sleep 0.1; done
+    if ours "$pid" "${pattern[$f]}"; then kill -KILL "$pid" 2>/dev/null || true; fi
     rm -f "$dir/$f"
   done
   rm -f "$dir/sim.sock" "$dir/kapi.sock"
@@ -41,7 +42,7 @@ start() {
   : "${KUBECONFIG:?sim.sh start: KUBECONFIG is not set}"
   mkdir -p "$dir/faults"
   dir=$(cd "$dir" && pwd)
-  if [[ -f $dir/sim.pid ]] && ours "$(<"$dir/sim.pid")" "$dir"; then
+  if [[ -f $dir/sim.pid ]] && ours "$(<"$dir/sim.pid")" "test/sim/server/main.ts $dir"; then
     log "already running for $dir"
     return 0
   fi
@@ -56,7 +57,7 @@ start() {
       log "ready: $dir/sim.sock"
       return 0
     fi
-    if ! ours "$(<"$dir/sim.pid")" "$dir"; then
+    if ! ours "$(<"$dir/sim.pid")" "test/sim/server/main.ts $dir"; then
       log "simulator exited; last log lines:"
       tail -n 20 "$dir/sim.log" >&2 || true
       stop "$dir"

@@ -26,6 +26,7 @@ const execPath = process.env.SIM_EXEC_PATH ?? process.env.PATH ?? '';
 const log = (msg: string): void => console.error(`[sim ${new Date().toISOString()}] ${msg}`);
 
 const store = new Store();
+store.wgKeysFile = join(stateDir, 'wg-public-keys.json');
 const faultDir = new FaultDir(join(stateDir, 'faults'));
 mkdirSync(join(stateDir, 'faults'), { recursive: true });
 

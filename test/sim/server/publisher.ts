@@ -95,8 +95,14 @@ export class CiliumNodePublisher {
         const obj = ciliumNodeFor(remote.node, v, boot);
         const body = JSON.stringify(obj);
         if (this.applied.get(name) === body) continue;
-        // Server-side apply: create or update in one request.
-        const r = await this.kube.callRaw('PATCH', `/apis/cilium.io/v2/ciliumnodes/${name}?fieldManager=cilium-agent&force=true`, body, 'application/apply-patch+yaml');
+        // Create or replace, as the agent's Create/Update of its CiliumNode (an apply patch would
+        // leave an emptied spec.encryption behind as null, which the CRD schema refuses).
+        const path = `/apis/cilium.io/v2/ciliumnodes/${name}`;
+        const cur = await this.kube.call('GET', path);
+        const r =
+          cur.status === 404
+            ? await this.kube.call('POST', '/apis/cilium.io/v2/ciliumnodes', obj)
+            : await this.kube.call('PUT', path, { ...obj, metadata: { ...obj.metadata, resourceVersion: (JSON.parse(cur.body) as { metadata: { resourceVersion: string } }).metadata.resourceVersion } });
         if (r.status !== 200 && r.status !== 201) {
           this.log(`apply CiliumNode ${name}: HTTP ${r.status}: ${r.body.slice(0, 200)}`);
           continue;

@@ -1,6 +1,7 @@
 // The simulator's memory of the cluster: what it observed, when. Feeds agent/model.ts.
 // Secrets are parsed on arrival and only the derived facts are kept (never key material).
 import { createHash, generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseKeyFile, type ParsedKeyFile } from '../agent/keyfile';
 import type { AgentPod, NodeFaults, NodeInfo, SecretVersion, World } from '../agent/model';
 import { MINORS, minorOfImage, type Minor } from '../agent/versions';
@@ -42,6 +43,9 @@ export class Store {
   /** Called with a bound pod the first time it is seen bound (to create its kwok Exec). */
   onBound: (p: PodRecord) => void = () => undefined;
 
+  /** Public keys made so far are kept here (the private halves are never kept anywhere). */
+  wgKeysFile: string | undefined;
+
   constructor(private readonly now: () => number = Date.now) {
     this.world = {
       nodes: new Map(),
@@ -52,14 +56,18 @@ export class Store {
     };
   }
 
-  // The node's WireGuard key pair is made once per node, like cilium_wg0.key on the host;
-  // only the public half is kept.
+  // The node's WireGuard key pair is made once per node, like cilium_wg0.key on the host (it
+  // outlives agent pods and a restart of the simulator); only the public half is kept.
   private wgPublicKey(node: string): string {
+    if (this.wgKeys.size === 0 && this.wgKeysFile !== undefined && existsSync(this.wgKeysFile)) {
+      for (const [n, k] of Object.entries(JSON.parse(readFileSync(this.wgKeysFile, 'utf8')) as Record<string, string>)) this.wgKeys.set(n, k);
+    }
     let k = this.wgKeys.get(node);
     if (k === undefined) {
       const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
       k = der.subarray(der.length - 32).toString('base64');
       this.wgKeys.set(node, k);
+      if (this.wgKeysFile !== undefined) writeFileSync(this.wgKeysFile, JSON.stringify(Object.fromEntries(this.wgKeys)));
     }
     return k;
   }
