@@ -6,7 +6,7 @@ import type { CiliumConfig, KeyExpectation, PeerExpectation } from './cluster';
 export const WG_INTERFACE = 'cilium_wg0';
 
 // How many failed reads in a row make an agent "not answering" rather than "busy".
-export const AGENT_ATTEMPTS = 3;
+const AGENT_ATTEMPTS = 3;
 
 // ok and fail are final; pending asks for another read (rotation settling, counters growing,
 // a transient agent error); unverified is final too, or what pending becomes at the deadline.
@@ -78,7 +78,7 @@ export function worst(verdicts: readonly NodeVerdict[]): NodeVerdict {
 //   ("Linux subfeatures that Cilium doesn't use") are judged the same way.
 export type XfrmClass = 'fatal' | 'benign' | 'transient';
 
-export const XFRM_MEANING: Record<string, { cls: XfrmClass; meaning: string }> = {
+const XFRM_MEANING: Record<string, { cls: XfrmClass; meaning: string }> = {
   XfrmInStateProtoError: { cls: 'fatal', meaning: 'key or anti-replay sequence mismatch between nodes (a key changed without a new SPI): rotate the key' },
   XfrmInTmplMismatch: { cls: 'fatal', meaning: 'the XFRM configuration for decryption is wrong' },
   XfrmInNoPols: { cls: 'fatal', meaning: 'the XFRM configuration for decryption is wrong' },

@@ -10,7 +10,7 @@ export type Verdict = 'verified' | 'not-encrypted' | 'unverified';
 export const EXIT_CODES: Record<Verdict, 0 | 1 | 2> = { verified: 0, 'not-encrypted': 1, unverified: 2 };
 
 // What stays readable in a log line or a failed `pulumi up` message.
-export const DIGEST_PROBLEMS = 10;
+const DIGEST_PROBLEMS = 10;
 const NAMES_SHOWN = 5;
 
 export interface WireNodeResult {
@@ -219,7 +219,7 @@ export function buildReport(input: ReportInput): Report {
 }
 
 // The same reason on many nodes is one line naming a few of them.
-export function groupProblems(problems: readonly Problem[]): Array<{ severity: Problem['severity']; reason: string; nodes: string[] }> {
+function groupProblems(problems: readonly Problem[]): Array<{ severity: Problem['severity']; reason: string; nodes: string[] }> {
   const groups = new Map<string, { severity: Problem['severity']; reason: string; nodes: string[] }>();
   for (const p of problems) {
     const key = `${p.severity}\u0000${p.reason}`;
