@@ -16,8 +16,9 @@ import type { WireNodeResult, WireResult } from './report';
 
 export const CONTROL_MARKER = Buffer.from('cilium-enc-probe', 'ascii');
 export const SERVER_PORT = 8080;
-// Upper bound of a capture; it is stopped as soon as the pair's traffic is done.
-const CAPTURE_SECONDS = 20;
+// Upper bound of a capture, only reached if stopping it fails: it is stopped as soon as the
+// pair's traffic is done, so the bound can be generous for slow or busy clusters.
+const CAPTURE_SECONDS = 90;
 const SNAPLEN = 512;
 const REQUESTS_PER_ADDRESS = 3;
 // Pairs checked at once: each holds two long-running execs (the captures) plus short ones, so
@@ -283,7 +284,8 @@ async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, nam
       { timeoutMs: (CAPTURE_SECONDS + 30) * 1000 },
     ),
   );
-  const listening = await Promise.all(captures.map((c) => c.waitForStderr(/listening on/, 15_000)));
+  // Generous: a busy node or API server can take a while to start an exec.
+  const listening = await Promise.all(captures.map((c) => c.waitForStderr(/listening on/, 60_000)));
   const notListening = listening.flatMap((ok, i) => (ok ? [] : [sides[i]!.node.name]));
   if (notListening.length > 0) {
     captures.forEach((c) => c.kill());

@@ -250,7 +250,7 @@ async function ping(env: SimEnv, argv: readonly string[]): Promise<number> {
   if (!src) throw new Exit(2, 'ping: connect: Network is unreachable\n');
   const flow: Flow = { kind: 'ping', at: Date.now(), src, dst, id: process.pid & 0xffff, count, intervalMs: interval * 1000, pattern: pattern.toLowerCase() };
   recordFlows(env.stateDir, [flow]);
-  const state = await loadState(env.stateDir, env.node, [flow]);
+  const state = await loadState(env.stateDir, env.node, [flow], 'delivery');
   const ok = flowCompletes(state, flow);
   await sleep((count - 1) * interval * 1000);
   process.stdout.write(`PING ${dst} (${dst}) 56(84) bytes of data.\n\n--- ${dst} ping statistics ---\n`);
@@ -287,7 +287,7 @@ async function wget(env: SimEnv, argv: readonly string[]): Promise<number> {
     });
   }
   recordFlows(env.stateDir, flows);
-  const state = await loadState(env.stateDir, env.node, flows);
+  const state = await loadState(env.stateDir, env.node, flows, 'delivery');
   for (const f of flows) {
     if (!ownerOf(state, f.dst)) throw new Exit(1, `wget: can't connect to remote host (${f.dst}): Connection timed out\n`);
     if (!flowCompletes(state, f)) throw new Exit(1, 'wget: download timed out\n');

@@ -24,11 +24,23 @@ function get(socketPath: string, path: string): Promise<{ status: number; body: 
   });
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// The simulator answers one request at a time; when many captures stop at once its socket's
+// backlog can fill (EAGAIN), which only means "ask again".
 async function getJson<T>(socketPath: string, path: string, allow404 = false): Promise<T | undefined> {
-  const r = await get(socketPath, path);
-  if (r.status === 404 && allow404) return undefined;
-  if (r.status !== 200) throw new Error(`GET ${path} on ${socketPath}: HTTP ${r.status}: ${r.body.slice(0, 200)}`);
-  return JSON.parse(r.body) as T;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await get(socketPath, path);
+      if (r.status === 404 && allow404) return undefined;
+      if (r.status !== 200) throw new Error(`GET ${path} on ${socketPath}: HTTP ${r.status}: ${r.body.slice(0, 200)}`);
+      return JSON.parse(r.body) as T;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code !== 'EAGAIN' && code !== 'ECONNRESET') || attempt >= 40) throw e;
+      await sleep(50 + Math.random() * 200);
+    }
+  }
 }
 
 export interface SimEnv {
@@ -95,16 +107,18 @@ export function podIPs(p: KubePod): string[] {
 }
 
 // The state for one node's traffic: that node and the nodes its flows go to or come from.
-// Paths are asked only between those, so a capture costs about the same on 3 nodes as on 1,000.
-export async function loadState(stateDir: string, node: string, flows: readonly Flow[]): Promise<SimState> {
+// Paths are asked only between those. `delivery` is enough to tell whether a flow completes
+// (wget, ping): paths and addresses, without the per-node facts and settings only the packets'
+// shape needs.
+export async function loadState(stateDir: string, node: string, flows: readonly Flow[], need: 'packets' | 'delivery' = 'packets'): Promise<SimState> {
   const sim = join(stateDir, 'sim.sock');
   const kapi = join(stateDir, 'kapi.sock');
   const [state, nodes, ciliumNodes] = await Promise.all([
-    getJson<{ nodes: StateNode[] }>(sim, '/state'),
+    need === 'packets' ? getJson<{ nodes: StateNode[] }>(sim, '/state') : Promise.resolve(undefined),
     getJson<{ items: KubeNode[] }>(kapi, '/api/v1/nodes'),
-    getJson<{ items: KubeCiliumNode[] }>(kapi, '/apis/cilium.io/v2/ciliumnodes', true),
+    need === 'packets' ? getJson<{ items: KubeCiliumNode[] }>(kapi, '/apis/cilium.io/v2/ciliumnodes', true) : Promise.resolve(undefined),
   ]);
-  const facts = new Map(state!.nodes.map((n) => [n.name, n]));
+  const facts = new Map((state?.nodes ?? []).map((n) => [n.name, n]));
   const cips = new Map((ciliumNodes?.items ?? []).map((c) => [c.metadata.name, (c.spec?.addresses ?? []).filter((a) => a.type === 'CiliumInternalIP' && a.ip).map((a) => a.ip!)]));
   const simNodes: SimNode[] = nodes!.items.map((n) => {
     const f = facts.get(n.metadata.name);
@@ -123,7 +137,7 @@ export async function loadState(stateDir: string, node: string, flows: readonly 
     const o = ownerOf(partial, ip);
     if (o) involved.add(o.node.name);
   }
-  const names = [...involved].filter((n) => facts.has(n));
+  const names = [...involved].filter((n) => need === 'delivery' || facts.has(n));
   const pairs = names.flatMap((a) => names.filter((b) => b !== a).map((b) => [a, b] as const));
   const paths: PodPath[] = await Promise.all(
     pairs.map(async ([from, to]) => {
@@ -137,6 +151,7 @@ export async function loadState(stateDir: string, node: string, flows: readonly 
       };
     }),
   );
+  if (need === 'delivery') return { ...partial, paths };
   // Cluster-wide settings, as the agents on these nodes run them.
   const agent = names.map((n) => facts.get(n)?.agent).find((a) => a != null) ?? state!.nodes.map((n) => n.agent).find((a) => a != null);
   if (!agent) throw new Error('no Cilium agent has run on any node: nothing sets up a datapath');
