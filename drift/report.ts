@@ -156,6 +156,15 @@ function unionByPath(...lists: FieldChange[][]): FieldChange[] {
 }
 
 /**
+ * Read, not managed: a `.get()` or a StackReference (the program reads its own stack's outputs, which
+ * every update changes). The engine marks them external (apitype StepEventStateMetadata.External,
+ * which the SDK's type leaves out).
+ */
+function isExternal(m: StepEventMetadata): boolean {
+  return m.type === "pulumi:pulumi:StackReference" || (m.old as { external?: boolean } | undefined)?.external === true;
+}
+
+/**
  * Drift in the events of one engine run. For a refresh preview: the resource outputs events, which
  * carry the recorded state (old) and the refreshed one (new), compared field by field. For a preview:
  * the step events, comparing the program with the state (inputs).
@@ -164,7 +173,7 @@ export function driftFromEvents(events: EngineEvent[], kind: "refresh" | "previe
   const out: DriftedResource[] = [];
   for (const e of events) {
     const m = kind === "refresh" ? e.resOutputsEvent?.metadata : e.resourcePreEvent?.metadata;
-    if (m === undefined || m.type === "pulumi:pulumi:Stack" || m.type.startsWith("pulumi:providers:")) continue;
+    if (m === undefined || m.type === "pulumi:pulumi:Stack" || m.type.startsWith("pulumi:providers:") || isExternal(m)) continue;
     const fields = kind === "refresh" ? unionByPath(engineDiffFields(m, "outputs"), outputFields(m)) : unionByPath(engineDiffFields(m, "inputs"));
     if (NO_CHANGE.has(m.op) && fields.length === 0) continue;
     out.push({ type: m.type, name: nameOf(m.urn), op: NO_CHANGE.has(m.op) ? CHANGED_OUTSIDE : m.op, fields });

@@ -51,6 +51,12 @@ function refreshed(type: string, name: string, op: string, old: unknown, now: un
   } as EngineEvent;
 }
 
+/** The same event for a resource the program only reads (`.get()`): the engine marks it external. */
+function external(e: EngineEvent): EngineEvent {
+  (e.resOutputsEvent!.metadata.old as { external?: boolean }).external = true;
+  return e;
+}
+
 function preview(type: string, name: string, op: string, detailedDiff: Record<string, { kind: string; inputDiff: boolean }>, oldInputs: unknown, newInputs: unknown): EngineEvent {
   const urn = URN(type, name);
   return {
@@ -191,12 +197,15 @@ describe("drift from a refresh", () => {
     assert.deepEqual(driftFromEvents([refreshed(SECRET_TYPE, "ipsec-key-secret", "same", secretOutputs(), now)], "refresh"), []);
   });
 
-  it("deleted out of band: reported as delete; unchanged resources, the stack and providers are not", () => {
+  it("deleted out of band: reported as delete; unchanged resources, the stack, providers and read resources are not", () => {
     const events = [
       refreshed(SECRET_TYPE, "ipsec-key-secret", "delete", secretOutputs(), secretOutputs()),
       refreshed(RELEASE_TYPE, "cilium", "same", { a: 1 }, { a: 1 }),
       refreshed("pulumi:pulumi:Stack", "cilium-encryption-dev", "same", { a: 1 }, { a: 2 }),
       refreshed("pulumi:providers:kubernetes", "k8s", "same", { kubeconfig: "x" }, { kubeconfig: "y" }),
+      // The program reads its own stack's outputs: every update changes them.
+      refreshed("pulumi:pulumi:StackReference", "organization/cilium-encryption/dev", "update", { outputs: {} }, { outputs: { mode: "ipsec" } }),
+      external(refreshed(SECRET_TYPE, "read-only", "update", { a: 1 }, { a: 2 })),
     ];
     assert.deepEqual(driftFromEvents(events, "refresh"), [{ type: SECRET_TYPE, name: "ipsec-key-secret", op: "delete", fields: [] }]);
   });
