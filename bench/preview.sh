@@ -13,7 +13,6 @@ setup_toolchain
 work=$(mktemp -d "${TMPDIR:-/tmp}/cilium-encryption-bench.XXXXXX")
 start_cluster "$work"
 setup_pulumi "$work"
-echo ipsec-1.20-healthy > "$CILIUM_STANDIN_DIR/scenario"
 kubeconfig=$work/cluster/kubeconfig
 
 # The minimal program: same runtime options and packages, one Secret through an explicit provider.
@@ -36,7 +35,7 @@ config:
   cilium-encryption:encryption: {type: ipsec, ipsec: {keyId: 1}}
   cilium-encryption:cilium: {namespace: kube-system, version: ${CILIUM_DEFAULT_CHART##*/}, chart: {path: $CILIUM_DEFAULT_CHART}}
   cilium-encryption:cluster: {kubeconfig: $kubeconfig}
-  cilium-encryption:verification: {timeout: 2m, wireCheck: false}
+  cilium-encryption:verification: {timeout: 2m, wireCheck: true}
 YAML
 pulumi up --yes --skip-preview --stack bench >/dev/null
 pulumi stack init bench --cwd "$minimal" >/dev/null

@@ -3,8 +3,10 @@
 # backend, then a real `pulumi up` of an IPsec stack and its verification report.
 #   bash scripts/demo.sh          clean up at the end
 #   bash scripts/demo.sh --keep   leave cluster and state for inspection (prints how to tear down)
-# No Cilium agent can run here (no container images): the agents' answers come from recorded outputs,
-# through the same `kubectl exec` path the verifier uses on a real cluster.
+# Cilium's real chart of the default minor is installed. No Cilium agent can run here (no container
+# images): a simulator built from Cilium's source answers for each agent from the live cluster state,
+# and a simulated datapath writes the wire check's captures, through the same `kubectl exec` path the
+# verifier uses on a real cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -19,7 +21,6 @@ setup_toolchain
 KEEP_CLUSTER=$keep start_cluster "$work"
 $keep || at_exit "rm -f Pulumi.demo.yaml"
 setup_pulumi "$work"
-echo ipsec-1.20-healthy > "$CILIUM_STANDIN_DIR/scenario"
 
 step "pulumi up (stack demo)"
 pulumi stack init demo --secrets-provider passphrase >/dev/null
@@ -38,7 +39,7 @@ config:
     kubeconfig: .demo/cluster/kubeconfig
   cilium-encryption:verification:
     timeout: 2m
-    wireCheck: false
+    wireCheck: true
 YAML
 pulumi up --yes --skip-preview --stack demo
 

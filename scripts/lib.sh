@@ -47,18 +47,20 @@ setup_toolchain() {
   export TOOLCHAIN_BIN CILIUM_CHARTS CILIUM_VERSIONS CILIUM_DEFAULT_CHART
 }
 
-_stop_cluster() { bash toolchain/cluster.sh stop "$1/cluster" >/dev/null 2>&1; rm -rf "$1"; }
+_stop_cluster() { bash test/sim/sim.sh stop "$1/sim" >/dev/null 2>&1; bash toolchain/cluster.sh stop "$1/cluster" >/dev/null 2>&1; rm -rf "$1"; }
 
 # A throwaway control plane on 127.0.0.1 with state in WORK/cluster, stopped (and WORK removed) at
-# exit unless KEEP_CLUSTER=true. `kubectl exec` into its pods runs the stand-in agent commands.
+# exit unless KEEP_CLUSTER=true. Its nodes are dual-stack, so one cluster serves both the chart's
+# default IPv4 and a dual-stack install. `kubectl exec` into its pods runs test/sim/bin on this
+# host: the agent simulator (state in WORK/sim, SIM_STATE_DIR) answers for Cilium's agents.
 start_cluster() {
   local work=$1
-  step "local control plane"
-  export CLUSTER_NODES="node-a node-b node-c"
-  export CLUSTER_EXEC_PATH="$PWD/test/e2e/standin" CILIUM_STANDIN_DIR="$work/standin"
-  mkdir -p "$CILIUM_STANDIN_DIR"
+  step "local control plane and agent simulator"
+  export CLUSTER_NODES=${CLUSTER_NODES:-"node-a node-b node-c"} CLUSTER_IP_FAMILIES=dual
+  export CLUSTER_EXEC_PATH="$PWD/test/sim/bin" SIM_STATE_DIR="$work/sim"
   [ "${KEEP_CLUSTER:-false}" = true ] || at_exit _stop_cluster "$work"
   bash toolchain/cluster.sh start "$work/cluster"
+  KUBECONFIG="$work/cluster/kubeconfig" bash test/sim/sim.sh start "$SIM_STATE_DIR"
 }
 
 # Local file backend and passphrase secrets in WORK; plugins from the toolchain, no downloads.

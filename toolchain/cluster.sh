@@ -14,7 +14,7 @@
 #                       simulated node gets (see nodes_yaml)
 #   CLUSTER_EXEC_PATH   dir put first on PATH for `kubectl exec` commands; those run on
 #                       this host (kwok's local exec), not in a container
-#   CILIUM_STANDIN_DIR  passed through to `kubectl exec` commands
+#   SIM_STATE_DIR       passed through to `kubectl exec` commands (the agent simulator's state)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -188,8 +188,8 @@ componentsPatches:
   # the kwok process itself, not only on the exec target below.
   - name: PATH
     value: "$exec_path"
-  - name: CILIUM_STANDIN_DIR
-    value: "${CILIUM_STANDIN_DIR:-}"
+  - name: SIM_STATE_DIR
+    value: "${SIM_STATE_DIR:-}"
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: ClusterExec
@@ -201,8 +201,8 @@ spec:
       envs:
       - name: PATH
         value: "$exec_path"
-      - name: CILIUM_STANDIN_DIR
-        value: "${CILIUM_STANDIN_DIR:-}"
+      - name: SIM_STATE_DIR
+        value: "${SIM_STATE_DIR:-}"
 EOF
 }
 

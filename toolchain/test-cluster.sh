@@ -18,14 +18,14 @@ mkdir -p "$TMP/execpath" "$TMP/standin"
 cat >"$TMP/execpath/cilium-dbg" <<'EOF'
 #!/bin/sh
 echo "args=$*"
-echo "standin=$CILIUM_STANDIN_DIR"
+echo "standin=$SIM_STATE_DIR"
 echo "path=$PATH"
 echo "whoami=$(id -un)"
 EOF
 chmod +x "$TMP/execpath/cilium-dbg"
 
 t0=$(date +%s.%N)
-CLUSTER_EXEC_PATH=$TMP/execpath CILIUM_STANDIN_DIR=$TMP/standin "$HERE/cluster.sh" start "$DIR"
+CLUSTER_EXEC_PATH=$TMP/execpath SIM_STATE_DIR=$TMP/standin "$HERE/cluster.sh" start "$DIR"
 t1=$(date +%s.%N)
 echo "start took $(echo "$t1 - $t0" | bc)s"
 export KUBECONFIG=$DIR/kubeconfig
@@ -66,7 +66,7 @@ pod=$(kubectl get pods -n kube-system -l app=probe -o jsonpath='{.items[0].metad
 out=$(kubectl exec -n kube-system "$pod" -- cilium-dbg encrypt status -o json 2>&1) || true
 echo "$out" | sed 's/^/  exec> /'
 check "exec runs the host program with args" grep -qx 'args=encrypt status -o json' <<<"$out"
-check "exec passes CILIUM_STANDIN_DIR" grep -qx "standin=$TMP/standin" <<<"$out"
+check "exec passes SIM_STATE_DIR" grep -qx "standin=$TMP/standin" <<<"$out"
 check "exec PATH starts with CLUSTER_EXEC_PATH" grep -q "^path=$TMP/execpath:" <<<"$out"
 
 # Everything the cluster listens on must be loopback.

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { agentScenario, exists, helmReleaseValues, kubectlJson, livePsk, newStack, stackConfig, type TestStack } from "./harness";
+import { clearAgentFaults, exists, helmReleaseValues, kubectlJson, livePsk, newStack, stackConfig, type TestStack } from "./harness";
 
 const stacks: TestStack[] = [];
 after(async () => {
@@ -46,7 +46,7 @@ describe("bad config", () => {
 
 describe("mode switch", () => {
   it("without the opt-in is refused at preview and up, and changes nothing", async () => {
-    agentScenario("ipsec-1.20-healthy");
+    clearAgentFaults();
     const t = await newStack("switch", stackConfig("ns-switch", { type: "ipsec", ipsec: { keyId: 1 } }));
     stacks.push(t);
     await t.up();
@@ -67,7 +67,6 @@ describe("mode switch", () => {
     assert.equal(arm.outputs.ipsecSecretProtected!.value, false);
     assert.ok(exists("secret", "cilium-ipsec-keys", t.namespace), "arming the switch keeps the key");
 
-    agentScenario("wireguard-1.19-healthy");
     t.setConfig(stackConfig(t.namespace, { type: "wireguard", allowModeSwitch: true }));
     const up = await t.up();
     assert.equal(helmReleaseValues(t.namespace).values.encryption.type, "wireguard");

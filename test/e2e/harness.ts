@@ -4,7 +4,7 @@
  * the Pulumi environment arrive in the environment). Never skips: a missing piece is an error.
  */
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
@@ -27,7 +27,7 @@ function required(name: string): string {
 }
 
 export const kubeconfig = () => required("E2E_KUBECONFIG");
-const standinDir = () => required("CILIUM_STANDIN_DIR");
+const simDir = () => required("SIM_STATE_DIR");
 
 export function kubectl(...args: string[]): string {
   return execFileSync("kubectl", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -47,18 +47,25 @@ export function exists(kind: string, name: string, namespace: string): boolean {
   return out.trim() !== "";
 }
 
-const callCounters = () => readdirSync(standinDir()).filter((f) => f.startsWith("calls."));
-
-/** Selects the agent outputs the stand-in `cilium-dbg` serves (test/fixtures/agents/<name>), and restarts its call counts. */
-export function agentScenario(name: string): void {
-  const dir = standinDir();
-  for (const f of ["scenario", "wire-leak", ...callCounters()]) rmSync(join(dir, f), { force: true });
-  writeFileSync(join(dir, "scenario"), `${name}\n`);
+/**
+ * Puts a fault on one simulated node's agent (test/sim/README.md, "Faults"), by node name: e.g.
+ * `{ agentDown: true }`, `{ mode: "Disabled" }`, `{ xfrmErrors: { XfrmInStateProtoError: { initial: 0, perSecond: 5 } } }`.
+ */
+export function agentFault(node: string, fault: Record<string, unknown>): void {
+  mkdirSync(join(simDir(), "faults"), { recursive: true });
+  writeFileSync(join(simDir(), "faults", `${node}.json`), JSON.stringify(fault));
 }
 
-/** How often agents were asked since the scenario was chosen. */
-export function standinCalls(): number {
-  return callCounters().reduce((n, f) => n + (Number(readFileSync(join(standinDir(), f), "utf8").trim()) || 0), 0);
+/** Every simulated agent back to what the cluster state alone implies. */
+export function clearAgentFaults(): void {
+  rmSync(join(simDir(), "faults"), { recursive: true, force: true });
+  mkdirSync(join(simDir(), "faults"));
+}
+
+/** How often simulated agents have been asked (`cilium-dbg` calls) since the simulator started. */
+export function agentCalls(): number {
+  const out = execFileSync("curl", ["-sf", "--unix-socket", join(simDir(), "sim.sock"), "http://sim/state"], { encoding: "utf8" });
+  return (JSON.parse(out) as { agentCalls: number }).agentCalls;
 }
 
 /** The base stack config for a test: Cilium's real chart, the test cluster, a fresh namespace. */
@@ -67,7 +74,7 @@ export function stackConfig(namespace: string, encryption: Record<string, unknow
     encryption,
     cilium: { namespace, version, chart: { path: chartPath(version) } },
     cluster: { kubeconfig: kubeconfig() },
-    verification: { timeout: "60s", wireCheck: false },
+    verification: { timeout: "3m", wireCheck: true },
     ...extra,
   };
 }

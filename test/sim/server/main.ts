@@ -191,7 +191,7 @@ function state(): unknown {
           };
     return { name: n.name, internalIPs: n.internalIPs, labels: n.labels, agent };
   });
-  return { at: new Date(t).toISOString(), nodes, faultErrors: Object.fromEntries(faultErrors) };
+  return { at: new Date(t).toISOString(), agentCalls, nodes, faultErrors: Object.fromEntries(faultErrors) };
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -204,6 +204,8 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 let ready = false;
+/** cilium-dbg calls answered: lets a test see that the verifier asked the agents again. */
+let agentCalls = 0;
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://sim');
@@ -217,6 +219,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     const body = (await readBody(req)).toString('utf8');
     const argv = body === '' ? [] : body.replace(/\0$/, '').split('\0');
     const out = exec(url.searchParams.get('namespace') ?? '', url.searchParams.get('pod') ?? '', argv);
+    agentCalls++;
     const o = Buffer.from(out.stdout);
     const e = Buffer.from(out.stderr);
     res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
