@@ -196,8 +196,12 @@ export class Classifier {
     });
   }
 
+  // A node's own addresses are not pods even inside a pod CIDR: the CiliumInternalIP (cilium_host)
+  // comes from it, and traffic from or to it is host traffic, which IPsec never encrypts (as
+  // Cilium's own leak detector, .github/actions/bpftrace/scripts/check-encryption-leaks.bt,
+  // excludes the CiliumInternalIPs).
   private isPod(ip: Uint8Array): boolean {
-    return this.pods.has(formatIp(ip)) || this.cidrs.some((c) => cidrContains(c, ip));
+    return this.pods.has(formatIp(ip)) || (!this.isNode(ip) && this.cidrs.some((c) => cidrContains(c, ip)));
   }
 
   private isNode(ip: Uint8Array): boolean {

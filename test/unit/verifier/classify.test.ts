@@ -132,6 +132,16 @@ describe('frame classification', () => {
     assert.equal(kindOf(ethernet(ipv4('10.1.0.1', POD_B, 6, tcp(1, 2))), opts), 'other');
   });
 
+  it('CiliumInternalIPs inside the pod CIDRs are node addresses: plaintext between them is host traffic', () => {
+    const cips = ['10.0.1.1', '10.0.2.1'];
+    const opts = options({ podAddresses: [], podCidrs: ['10.0.0.0/16'], nodeAddresses: [NODE_A, NODE_B, ...cips] });
+    const hostFrame = ethernet(ipv4(cips[0]!, cips[1]!, 6, tcp(4240, 4240)));
+    assert.equal(kindOf(hostFrame, opts), 'host-plaintext');
+    assert.equal(kindOf(hostFrame, { ...opts, hostTrafficMustBeEncrypted: true }), 'leak');
+    assert.equal(kindOf(ethernet(ipv4(cips[0]!, POD_B, 6, tcp(1, 2))), opts), 'other');
+    assert.equal(kindOf(innerPlain(), opts), 'leak');
+  });
+
   it('VLAN tags are skipped; ARP is not IP', () => {
     assert.equal(kindOf(ethernet(ipv4(POD_A, POD_B, 6, tcp(1, 2)), 0x0800, 100)), 'leak');
     assert.equal(kindOf(ethernet(fill(0, 28), 0x0806)), 'non-ip');
