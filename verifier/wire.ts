@@ -253,8 +253,11 @@ async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, nam
   const { kubectl, log } = deps;
   const ns = ['-n', namespace];
   const names = podNames(pair.index);
-  const server = pods.get(names.server)!;
-  const client = pods.get(names.client)!;
+  // Test traffic in the IP families Cilium runs (its IPAM gives pods no other address; an address
+  // of another family would come from outside Cilium and prove nothing about it).
+  const cilium = (ips: readonly string[]): string[] => ips.filter((ip) => (ip.includes(':') ? input.cfg.ipv6 : input.cfg.ipv4));
+  const server = { ips: cilium(pods.get(names.server)!.ips) };
+  const client = { ips: cilium(pods.get(names.client)!.ips) };
   const sides = [
     { role: 'client' as const, node: pair.client, peer: pair.server, pod: names.captureClient },
     { role: 'server' as const, node: pair.server, peer: pair.client, pod: names.captureServer },
@@ -262,6 +265,9 @@ async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, nam
   const failAll = (reason: string, devices: Array<string | null> = [null, null]): WireNodeResult[] =>
     sides.map((s, i) => failedSide(s.node, s.role, reason, devices[i] ?? null));
   log(`wire check: pair ${pair.index}: client on ${pair.client.name}, server on ${pair.server.name}`);
+  if (server.ips.length === 0 || client.ips.length === 0) {
+    return failAll(`the test pods have no address in the IP families Cilium runs (${[input.cfg.ipv4 && 'IPv4', input.cfg.ipv6 && 'IPv6'].filter(Boolean).join(', ') || 'none'})`);
+  }
   const nodeAddrs = (n: NodeInfo): string[] => [...n.internalIPs, ...(input.internalIps.get(n.name) ?? [])];
   const filter = captureFilter(nodeAddrs(pair.client), nodeAddrs(pair.server), client.ips, server.ips);
 

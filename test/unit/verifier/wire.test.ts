@@ -146,10 +146,10 @@ function cluster(pairs: number, over: Handler = () => undefined, capture: (args:
   };
 }
 
-async function check(handler: Handler, opts: { mode?: 'ipsec' | 'wireguard'; now?: () => number; nodes?: NodeInfo[]; deadline?: number; inFlight?: number } = {}) {
+async function check(handler: Handler, opts: { mode?: 'ipsec' | 'wireguard'; now?: () => number; nodes?: NodeInfo[]; deadline?: number; inFlight?: number; config?: Record<string, string> } = {}) {
   const k = new ScriptedKubectl(handler);
   const args = parseVerifierArgs(['--mode', opts.mode ?? 'ipsec', '--namespace', 'kube-system', '--cilium-version', '1.18.1']);
-  const cfg = parseCiliumConfig(JSON.stringify({ data: { 'routing-mode': 'tunnel' } }), args.ciliumVersion);
+  const cfg = parseCiliumConfig(JSON.stringify({ data: { 'routing-mode': 'tunnel', ...opts.config } }), args.ciliumVersion);
   const log: string[] = [];
   const result = await runWireCheck(
     { args, cfg, nodes: opts.nodes ?? nodesOf(2), internalIps: new Map(), deadline: opts.deadline ?? 60_000 },
@@ -244,6 +244,17 @@ describe('wire check run', () => {
     assert.equal(result.verdict, 'error');
     assert.match('reason' in result ? result.reason : '', /pod list is not JSON/);
     assert.ok(deleted(calls));
+  });
+
+  it('test traffic only in the IP families Cilium runs, whatever addresses the pods have', async () => {
+    const dual = (a: readonly string[]) => (a.includes('pods') ? { stdout: Buffer.from(JSON.stringify({ items: Object.values(podNames(0)).map((n) => ({ ...podJson(n), status: { ...podJson(n).status, podIPs: [{ ip: podIp(n) }, { ip: `fd00::${n.length}` }] } })) })) } : undefined);
+    const v4 = await check(cluster(1, dual));
+    assert.deepEqual(v4.calls.filter((c) => c.includes('wget')).map((c) => c.at(-1)), ['http://10.0.2.6:8080/hostname']);
+    assert.ok(!v4.calls.find((c) => c.includes('timeout'))!.at(-1)!.includes('fd00::'));
+    const both = await check(cluster(1, dual), { config: { 'enable-ipv6': 'true' } });
+    assert.deepEqual(both.calls.filter((c) => c.includes('wget')).map((c) => c.at(-1)), ['http://10.0.2.6:8080/hostname', 'http://[fd00::9]:8080/hostname']);
+    const none = await check(cluster(1, dual), { config: { 'enable-ipv4': 'false' } });
+    assert.ok('nodes' in none.result && /no address in the IP families Cilium runs \(none\)/.test(none.result.nodes[0]!.reasons[0]!));
   });
 
   it('an unreadable capture makes that node inconclusive, not encrypted', async () => {
