@@ -35,6 +35,8 @@ export interface AgentPod {
   configData: Record<string, string> | undefined;
   /** The agent container's volume mounts, to resolve `ipsec-key-file` to a Secret key. */
   mounts: { mountPath: string; secret?: string; configMap?: string }[];
+  /** The Node's labels when the agent started (it reads them once, at init). */
+  nodeLabels?: Record<string, string>;
 }
 
 /** One observed version of a Secret: per data key, the file parsed by each minor's rules. */
@@ -375,9 +377,9 @@ function xfrmErrors(faults: NodeFaults | undefined, t: number): Record<string, n
 }
 
 /** Whether the node's labels opt it out of node encryption (pkg/wireguard/agent/agent.go initLocalNodeFromWireGuard). */
-function optedOut(cfg: AgentConfig, node: NodeInfo | undefined): boolean {
+function optedOut(cfg: AgentConfig, labels: Record<string, string>): boolean {
   const sel = parseSelector(cfg.optOutLabels);
-  return cfg.encryptNode && sel !== undefined && matches(sel, node?.labels ?? {});
+  return cfg.encryptNode && sel !== undefined && matches(sel, labels);
 }
 
 /**
@@ -453,7 +455,7 @@ export function agentView(node: string, world: World, t: number, known: Map<stri
       publicKey: world.wgPublicKey(node),
       listenPort: WG_PORT,
       peers: wgPeers,
-      nodeEncryption: cfg.encryptNode ? (optedOut(cfg, local) ? 'OptedOut' : 'Enabled') : 'Disabled',
+      nodeEncryption: cfg.encryptNode ? (optedOut(cfg, pod.nodeLabels ?? local?.labels ?? {}) ? 'OptedOut' : 'Enabled') : 'Disabled',
       optOutLabels: cfg.optOutLabels,
     };
   }

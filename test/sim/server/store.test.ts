@@ -86,3 +86,17 @@ test('fault files are validated', () => {
   assert.throws(() => parseFaults({ agentdown: true }, 0), /unknown fault "agentdown"/);
   assert.throws(() => parseFaults({ mode: 'ipsec' }, 0), /mode must be/);
 });
+
+test('node encryption opt-out follows the node labels the agent started with', () => {
+  const s = new Store(() => 0);
+  s.nodesListed([node('node-a', '10.0.0.1')]);
+  s.configMapsListed([config({ 'enable-wireguard': 'true', 'encrypt-node': 'true' })]);
+  s.podEvent({ type: 'ADDED', object: agentPod('cilium-a', 'node-a') });
+  const labelled = node('node-a', '10.0.0.1');
+  labelled.metadata.labels = { 'node-role.kubernetes.io/control-plane': '' };
+  s.nodeEvent({ type: 'MODIFIED', object: labelled });
+  assert.equal(agentView('node-a', s.world, 1)?.wireguard?.nodeEncryption, 'Enabled');
+  s.podEvent({ type: 'DELETED', object: agentPod('cilium-a', 'node-a') });
+  s.podEvent({ type: 'ADDED', object: agentPod('cilium-a2', 'node-a') });
+  assert.equal(agentView('node-a', s.world, 1)?.wireguard?.nodeEncryption, 'OptedOut');
+});

@@ -257,6 +257,7 @@ export class Store {
       startMs: this.now(),
       configData: this.configMapAt(rec.namespace, cmName, rv(o)),
       mounts,
+      nodeLabels: { ...(this.world.nodes.get(rec.node!)?.labels ?? {}) },
     };
     rec.agent = agent;
     const list = this.world.podsByNode.get(agent.node) ?? [];
