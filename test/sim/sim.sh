@@ -8,7 +8,8 @@
 #
 # Environment: KUBECONFIG (start), CLUSTER_EXEC_PATH (the dir kwok puts first on PATH for exec'd
 # commands; the simulator's Exec objects set the same PATH as toolchain/cluster.sh's ClusterExec),
-# TOOLCHAIN_BIN (its ../charts/<version> links lead to the Cilium modules, for the CiliumNode CRD).
+# CILIUM_CHARTS or TOOLCHAIN_BIN/../charts (<version> links into the Cilium modules, for the
+# CiliumNode CRD).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,7 +49,7 @@ start() {
   fi
   # The same PATH toolchain/cluster.sh gives its ClusterExec.
   SIM_EXEC_PATH=${CLUSTER_EXEC_PATH:+$CLUSTER_EXEC_PATH:}$PATH
-  SIM_CILIUM_CHARTS=${TOOLCHAIN_BIN:+$TOOLCHAIN_BIN/../charts}
+  SIM_CILIUM_CHARTS=${CILIUM_CHARTS:-${TOOLCHAIN_BIN:+$TOOLCHAIN_BIN/../charts}}
   (cd "$ROOT" && SIM_EXEC_PATH=$SIM_EXEC_PATH SIM_CILIUM_CHARTS=$SIM_CILIUM_CHARTS exec setsid node --import tsx test/sim/server/main.ts "$dir" \
     >>"$dir/sim.log" 2>&1 </dev/null) &
   echo $! >"$dir/sim.pid"

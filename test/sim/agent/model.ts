@@ -54,6 +54,8 @@ export interface XfrmFault {
 /** Faults injected on one node (test/sim/README.md "Faults"); `sinceMs` is when they were set. */
 export interface NodeFaults {
   sinceMs: number;
+  /** Identifies the fault file version it came from. */
+  source?: string;
   agentDown?: boolean;
   mode?: 'IPsec' | 'Wireguard' | 'Disabled';
   xfrmErrors?: Record<string, XfrmFault>;

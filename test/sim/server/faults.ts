@@ -48,6 +48,38 @@ export function parseFaults(doc: unknown, sinceMs: number): NodeFaults {
   return f;
 }
 
+/**
+ * XFRM counters are cumulative since boot: when a fault file changes or goes, the counts it
+ * produced stay (they only stop growing). Given the faults in force so far (`prev`, as carried
+ * before) and the newly read ones, returns what is in force now, with the earlier counts folded
+ * into `initial`.
+ */
+export function carryCounters(prev: Map<string, NodeFaults>, next: Map<string, NodeFaults>, now: number): Map<string, NodeFaults> {
+  const out = new Map<string, NodeFaults>();
+  const nodes = new Set([...prev.keys(), ...next.keys()]);
+  for (const node of nodes) {
+    const p = prev.get(node);
+    const n = next.get(node);
+    // Same fault still in force: nothing to fold.
+    if (p !== undefined && n !== undefined && p.sinceMs === n.sinceMs && p.source === n.source) {
+      out.set(node, p);
+      continue;
+    }
+    const reached: Record<string, number> = {};
+    for (const [name, f] of Object.entries(p?.xfrmErrors ?? {})) {
+      reached[name] = Math.floor(f.initial + (f.perSecond * Math.max(0, now - (p?.sinceMs ?? now))) / 1000);
+    }
+    if (n === undefined && Object.keys(reached).length === 0) continue;
+    const merged: NodeFaults = n === undefined ? { sinceMs: now } : { ...n };
+    const errors: Record<string, XfrmFault> = {};
+    for (const [name, v] of Object.entries(reached)) errors[name] = { initial: v, perSecond: 0 };
+    for (const [name, f] of Object.entries(n?.xfrmErrors ?? {})) errors[name] = { initial: f.initial + (reached[name] ?? 0), perSecond: f.perSecond };
+    if (Object.keys(errors).length > 0) merged.xfrmErrors = errors;
+    out.set(node, merged);
+  }
+  return out;
+}
+
 /** Reads STATE_DIR/faults, re-parsing only files that changed. */
 export class FaultDir {
   private cache = new Map<string, { stamp: string; faults: NodeFaults | Error }>();
@@ -81,7 +113,7 @@ export class FaultDir {
       if (entry?.stamp !== stamp) {
         let parsed: NodeFaults | Error;
         try {
-          parsed = parseFaults(JSON.parse(readFileSync(path, 'utf8')), st.mtimeMs);
+          parsed = { ...parseFaults(JSON.parse(readFileSync(path, 'utf8')), st.mtimeMs), source: stamp };
         } catch (e) {
           parsed = e as Error;
         }

@@ -12,7 +12,7 @@ import { run } from '../agent/cli';
 import { agentView, knownNodes, pathFacts, type Remote } from '../agent/model';
 import type { Output } from '../agent/render';
 import { SOURCE_VERSION } from '../agent/versions';
-import { FaultDir } from './faults';
+import { carryCounters, FaultDir } from './faults';
 import { Kube, startProxy } from './kube';
 import { CiliumNodePublisher } from './publisher';
 import { Store, type PodRecord } from './store';
@@ -104,7 +104,7 @@ function refreshFaults(): void {
   const f = faultDir.read();
   faultErrors = f.errors;
   if (f.changed) {
-    store.setFaults(f.faults);
+    store.setFaults(carryCounters(store.world.faults, f.faults, Date.now()));
     publisher?.poke();
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { agentView } from '../agent/model';
-import { parseFaults } from './faults';
+import { carryCounters, parseFaults } from './faults';
 import type { KubeObject } from './kube';
 import { Store } from './store';
 
@@ -99,4 +99,20 @@ test('node encryption opt-out follows the node labels the agent started with', (
   s.podEvent({ type: 'DELETED', object: agentPod('cilium-a', 'node-a') });
   s.podEvent({ type: 'ADDED', object: agentPod('cilium-a2', 'node-a') });
   assert.equal(agentView('node-a', s.world, 1)?.wireguard?.nodeEncryption, 'OptedOut');
+});
+
+test('XFRM counters stay where a fault left them: cumulative, never reset by clearing the fault', () => {
+  const growing = new Map([['node-b', { sinceMs: 0, source: 'v1', xfrmErrors: { XfrmInNoStates: { initial: 1, perSecond: 2 } } }]]);
+  const first = carryCounters(new Map(), growing, 0);
+  assert.deepEqual(first.get('node-b')?.xfrmErrors, { XfrmInNoStates: { initial: 1, perSecond: 2 } });
+  // Unchanged file: the same fault object stays in force.
+  assert.equal(carryCounters(first, growing, 5_000).get('node-b'), first.get('node-b'));
+  // File removed after 10 s: 1 + 2*10 = 21, frozen.
+  const cleared = carryCounters(first, new Map(), 10_000);
+  assert.deepEqual(cleared.get('node-b')?.xfrmErrors, { XfrmInNoStates: { initial: 21, perSecond: 0 } });
+  // A new fault on the same counter grows from there.
+  const again = carryCounters(cleared, new Map([['node-b', { sinceMs: 20_000, source: 'v2', xfrmErrors: { XfrmInNoStates: { initial: 0, perSecond: 1 } } }]]), 20_000);
+  assert.deepEqual(again.get('node-b')?.xfrmErrors, { XfrmInNoStates: { initial: 21, perSecond: 1 } });
+  // Nodes that never had counters stay fault-free.
+  assert.equal(carryCounters(new Map(), new Map(), 0).size, 0);
 });
