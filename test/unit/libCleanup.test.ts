@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
 
 const LIB = resolve(__dirname, "../../scripts/lib.sh");
@@ -17,17 +17,23 @@ const HOSTILE = `it's a "dir" $HOME; touch PWNED; \`touch PWNED2\` *`;
 const root = mkdtempSync(join(tmpdir(), "lib-cleanup-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-/** A checkout at a hostile path: lib.sh itself and a toolchain/cluster.sh that records its arguments. */
+/** The scripts start_cluster runs for the control plane and the agent simulator (`<script> start|stop DIR`). */
+const SCRIPTS = ["toolchain/cluster.sh", "test/sim/sim.sh"];
+/** Ends each recorded call; NUL separates the fields, so any byte of an argument survives. */
+const END = "<end>";
+
+/** A checkout at a hostile path: lib.sh itself, and stand-ins for its scripts that record their arguments. */
 function checkout(): { dir: string; tmp: string } {
   const base = mkdtempSync(join(root, "case-"));
   const dir = join(base, `checkout ${HOSTILE}`);
   const tmp = join(base, `tmp ${HOSTILE}`);
   mkdirSync(join(dir, "scripts"), { recursive: true });
-  mkdirSync(join(dir, "toolchain"));
   mkdirSync(tmp);
   copyFileSync(LIB, join(dir, "scripts/lib.sh"));
-  // NUL-separated, so any byte of an argument survives the round trip.
-  writeFileSync(join(dir, "toolchain/cluster.sh"), `printf '%s\\0' cluster.sh "$@" >> "$RECORD"\n`);
+  for (const script of SCRIPTS) {
+    mkdirSync(dirname(join(dir, script)), { recursive: true });
+    writeFileSync(join(dir, script), `printf '%s\\0' ${script} "$@" '${END}' >> "$RECORD"\n`);
+  }
   return { dir, tmp };
 }
 
@@ -39,13 +45,15 @@ function run(dir: string, tmp: string, script: string) {
     encoding: "utf8",
     env: { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: tmp, RECORD: record },
   });
-  const calls = readFileSync(record, "utf8").split("\0").slice(0, -1);
+  const fields = readFileSync(record, "utf8").split("\0").slice(0, -1);
+  const calls: string[][] = [];
+  for (let i = 0; i < fields.length; i = fields.indexOf(END, i) + 1) calls.push(fields.slice(i, fields.indexOf(END, i)));
   return { status: r.status, stderr: r.stderr, calls };
 }
 
 /** Registered in this order; a helper appends its arguments to the record. */
 const REGISTER = `
-record() { printf '%s\\0' "$@" >> "$RECORD"; }
+record() { printf '%s\\0' "$@" '${END}' >> "$RECORD"; }
 work=$(mktemp -d "$TMPDIR/work.XXXXXX")
 start_cluster "$work"
 at_exit record first "a b" "c'd" '$HOME' ';' ''
@@ -65,15 +73,21 @@ describe("lib.sh cleanups", () => {
       const { dir, tmp } = checkout();
       const r = run(dir, tmp, `${REGISTER}\n${script}`);
       assert.equal(r.status, status, r.stderr);
-      const workDir = findWork(r.calls);
-      assert.ok(workDir.startsWith(join(tmp, "work.")), `work dir under the hostile TMPDIR: ${workDir}`);
-      assert.deepEqual(r.calls, [
-        "cluster.sh", "start", `${workDir}/cluster`,
-        "second",
-        "first", "a b", "c'd", "$HOME", ";", "",
-        "cluster.sh", "stop", `${workDir}/cluster`,
-      ]);
-      assert.ok(!existsSync(workDir), "the work dir was removed");
+      const started = r.calls.filter((c) => c[1] === "start");
+      const stopped = r.calls.filter((c) => c[1] === "stop");
+      assert.ok(started.length > 0, `start_cluster ran none of ${SCRIPTS.join(", ")}`);
+      const work = started[0]![2]!.slice(0, started[0]![2]!.lastIndexOf("/"));
+      assert.ok(work.startsWith(join(tmp, "work.")), `work dir under the hostile TMPDIR: ${work}`);
+      // Ours ran newest first, then the cluster's cleanup stopped exactly what start_cluster started.
+      const ours = r.calls.filter((c) => !SCRIPTS.includes(c[0]!));
+      assert.deepEqual(ours, [["second"], ["first", "a b", "c'd", "$HOME", ";", ""]]);
+      assert.ok(r.calls.indexOf(stopped[0]!) > r.calls.indexOf(ours[1]!), "the cluster, registered first, is cleaned up last");
+      assert.deepEqual(
+        stopped.map((c) => `${c[0]} ${c[2]}`).sort(),
+        started.map((c) => `${c[0]} ${c[2]}`).sort(),
+      );
+      for (const c of [...started, ...stopped]) assert.ok(c[2]!.startsWith(`${work}/`), `a path argument arrived intact: ${c[2]}`);
+      assert.ok(!existsSync(work), "the work dir was removed");
       assert.ok(existsSync(tmp), "nothing beyond the work dir was removed");
       for (const d of [dir, tmp, root]) {
         assert.ok(!existsSync(join(d, "PWNED")) && !existsSync(join(d, "PWNED2")), `a path was run as a command (in ${d})`);
@@ -85,7 +99,7 @@ describe("lib.sh cleanups", () => {
     const { dir, tmp } = checkout();
     const r = run(dir, tmp, `KEEP_CLUSTER=true\n${REGISTER}\nexit 0`);
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.calls.filter((c) => c === "stop").length, 0);
+    assert.equal(r.calls.filter((c) => c[1] === "stop").length, 0);
   });
 
   it("at_exit without a command is refused", () => {
@@ -95,9 +109,3 @@ describe("lib.sh cleanups", () => {
     assert.match(r.stderr, /at_exit: a command is required/);
   });
 });
-
-/** The work dir is the argument cluster.sh start got, minus /cluster. */
-function findWork(calls: string[]): string {
-  const i = calls.indexOf("start");
-  return calls[i + 1]!.replace(/\/cluster$/, "");
-}
