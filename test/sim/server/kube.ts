@@ -117,24 +117,28 @@ export class Kube {
     void (async () => {
       let rv = '';
       let needList = true;
+      let failures = 0;
       while (!stopped) {
         try {
           if (needList) {
             const l = await this.list(path);
             onList(l.items);
             rv = l.resourceVersion;
+            failures = 0;
             resolveSynced();
           }
           const began = Date.now();
           const outcome = await watch(rv);
           rv = outcome.rv;
+          needList = outcome.next === 'relist';
           // A watch that ends at once (API server or proxy going away) must not spin.
           if (Date.now() - began < 1000) await new Promise((r) => setTimeout(r, 200));
-          needList = outcome.next === 'relist';
         } catch (e) {
-          onError(e as Error);
+          // Report the first failure of a streak, then every tenth; back off up to 2 s.
+          if (failures % 10 === 0) onError(e as Error);
+          failures++;
           needList = true;
-          await new Promise((r) => setTimeout(r, 500));
+          await new Promise((r) => setTimeout(r, Math.min(2000, 250 * 2 ** Math.min(failures, 3))));
         }
       }
     })();
