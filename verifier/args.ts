@@ -13,6 +13,8 @@ export interface VerifierArgs {
   wireCheck: boolean;
   nodeEncryption: boolean | null;
   strictMode: boolean | null;
+  // IPsec: the key id (SPI) every node must announce in its CiliumNode; null: not checked.
+  keyId: number | null;
   pollIntervalSeconds: number;
   concurrency: number;
   reportFile: string | null;
@@ -48,6 +50,7 @@ Proves that Cilium transparent encryption is on: asks every agent, optionally ch
   --wire-check <on|off>       capture traffic between two nodes (default on)
   --node-encryption <true|false>  WireGuard: node encryption the agents must report
   --strict-mode <true|false>  strict mode cilium-config must have
+  --key-id <1-15>             IPsec: the key id every node must announce in its CiliumNode (after a rotation)
   --poll-interval <seconds>   pause between rounds of reads (default 5)
   --concurrency <n>           agents asked at once, 1 to 256 (default ${DEFAULT_CONCURRENCY})
   --report-file <path>        also write the full JSON report there
@@ -67,6 +70,7 @@ const OPTIONS = {
   'wire-check': { type: 'string' },
   'node-encryption': { type: 'string' },
   'strict-mode': { type: 'string' },
+  'key-id': { type: 'string' },
   'poll-interval': { type: 'string' },
   concurrency: { type: 'string' },
   'report-file': { type: 'string' },
@@ -115,6 +119,19 @@ function nonEmpty(flag: string, value: string): string {
   return value;
 }
 
+// cilium v1.16.19-v1.20.2 pkg/datapath/linux/linux_defaults/linux_defaults.go IPsecMaxKeyVersion = 15,
+// and the key file parser refuses 0 and anything above it (ipsec_linux.go parseSPI).
+const IPSEC_MAX_KEY_ID = 15;
+
+function ipsecKeyId(mode: EncryptionMode, value: string): number {
+  if (mode !== 'ipsec') {
+    throw new ArgsError('--key-id is for IPsec only: WireGuard agents announce no key id of their own (their CiliumNode carries the constant 255)');
+  }
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= IPSEC_MAX_KEY_ID)) throw new ArgsError(`--key-id must be a whole number from 1 to ${IPSEC_MAX_KEY_ID}; got ${JSON.stringify(value)}`);
+  return n;
+}
+
 // Kubernetes namespace names are DNS-1123 labels; checking here gives a clear message instead of
 // a kubectl error after the rollout wait.
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -146,6 +163,7 @@ export function argsFromFlags(f: FlagValues): VerifierArgs {
     const v = f[name];
     return v === undefined ? null : nonEmpty(name, v);
   };
+  const keyId = f['key-id'] === undefined ? null : ipsecKeyId(mode, f['key-id']);
   const concurrency = f.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(f.concurrency);
   if (!/^\d+$/.test(f.concurrency ?? '1') || !(concurrency >= 1 && concurrency <= 256)) {
     throw new ArgsError(`--concurrency must be a whole number from 1 to 256; got ${JSON.stringify(f.concurrency)}`);
@@ -160,6 +178,7 @@ export function argsFromFlags(f: FlagValues): VerifierArgs {
     wireCheck: f['wire-check'] === undefined ? true : oneOf('wire-check', f['wire-check'], ['on', 'off'] as const) === 'on',
     nodeEncryption: bool('node-encryption'),
     strictMode: bool('strict-mode'),
+    keyId,
     pollIntervalSeconds: f['poll-interval'] === undefined ? 5 : seconds('poll-interval', f['poll-interval'], 0.05, 300),
     concurrency,
     reportFile: optional('report-file'),

@@ -185,6 +185,9 @@ export interface CiliumConfig {
   nodeEncryption: boolean;
   strictMode: boolean;
   strictModeKeys: string[];
+  // enable-ipsec-key-watcher (default true on every supported version): without it an agent reads
+  // the key file only when it starts (ipsec_linux.go startKeyfileWatcher returns early).
+  ipsecKeyWatcher: boolean;
   // Exactly the keys read, as found; cilium-config carries no secret (the IPsec key is a Secret).
   read: Record<string, string>;
 }
@@ -200,7 +203,7 @@ export function configKeysRead(v: CiliumVersion): string[] {
   return [
     'enable-ipv4', 'enable-ipv6', 'routing-mode', 'tunnel-protocol', 'tunnel-port', 'ipam', 'ipv4-pod-subnets',
     'ipv6-pod-subnets', ...(atLeast(v, 17) ? [] : ['enable-ipsec-encrypted-overlay']), 'cluster-id', 'enable-ipsec',
-    'enable-wireguard', 'encrypt-node', ...strictModeKeys(v),
+    'enable-wireguard', 'encrypt-node', ...strictModeKeys(v), 'enable-ipsec-key-watcher',
   ];
 }
 
@@ -265,6 +268,8 @@ export function parseCiliumConfig(json: string, v: CiliumVersion): CiliumConfig 
     nodeEncryption: flag(data, 'encrypt-node', false),
     strictMode: keys.some((k) => flag(data, k, false)),
     strictModeKeys: keys,
+    // cilium v1.16.19-v1.18.11 pkg/defaults/defaults.go, v1.19.7-v1.20.2 pkg/datapath/linux/ipsec/cell.go: true.
+    ipsecKeyWatcher: flag(data, 'enable-ipsec-key-watcher', true),
     read,
   };
 }
@@ -291,6 +296,7 @@ const ciliumNodeSchema = z.object({
     .object({
       bootid: z.string().nullish(),
       addresses: z.array(z.object({ type: z.string().nullish(), ip: z.string().nullish() })).nullish(),
+      encryption: z.object({ key: z.number().int().nullish() }).nullish(),
     })
     .nullish(),
 });
@@ -298,12 +304,18 @@ const ciliumNodeSchema = z.object({
 export interface CiliumNodes {
   known: KnownNode[];
   internalIps: Map<string, string[]>;
+  // spec.encryption.key: the IPsec SPI (key id) the node's agent uses. Each agent writes its own
+  // from LocalNode.EncryptionKey (pkg/nodediscovery/nodediscovery.go mutateNodeResource,
+  // v1.16.19-v1.20.2); the field is omitempty, so absent means 0.
+  keyIds: Map<string, number>;
 }
 
 export function parseCiliumNodes(json: string): CiliumNodes {
   const internalIps = new Map<string, string[]>();
+  const keyIds = new Map<string, number>();
   const known = parseList('CiliumNode', json, ciliumNodeSchema)
     .map((n) => {
+      keyIds.set(n.metadata.name, n.spec?.encryption?.key ?? 0);
       const internal = (n.spec?.addresses ?? []).filter((a) => a.type === 'CiliumInternalIP' && a.ip).map((a) => a.ip!);
       if (internal.length > 0) internalIps.set(n.metadata.name, internal);
       const annotations = n.metadata.annotations ?? {};
@@ -316,7 +328,17 @@ export function parseCiliumNodes(json: string): CiliumNodes {
       };
     })
     .sort((a, b) => a.name.localeCompare(b.name));
-  return { known, internalIps };
+  return { known, internalIps, keyIds };
+}
+
+// CiliumNodes of no Kubernetes Node that announce another key id than expected, as "name (key id M)".
+// Nothing will update them: their agent is gone, and Kubernetes deletes a CiliumNode with its Node,
+// which the agent makes its owner (pkg/nodediscovery/nodediscovery.go mutateNodeResource).
+export function staleKeyIds(keyIds: ReadonlyMap<string, number>, nodes: readonly string[], expected: number): string[] {
+  const judged = new Set(nodes);
+  return [...keyIds]
+    .filter(([name, id]) => !judged.has(name) && id !== expected)
+    .map(([name, id]) => `${name} (${id === 0 ? 'no key id' : `key id ${id}`})`);
 }
 
 // When the CiliumNode API is not served, the nodes with a ready agent stand in for it.

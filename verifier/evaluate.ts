@@ -26,6 +26,27 @@ export interface NodeContext {
   keys: KeyExpectation | null;
   peers: PeerExpectation | null;
   nodeEncryption: boolean | null;
+  // IPsec with --key-id: the key id the node's CiliumNode announces.
+  keyId: KeyIdContext | null;
+}
+
+// An agent announces the SPI of the key it has loaded as LocalNode.EncryptionKey, which node
+// discovery writes into its CiliumNode as spec.encryption.key (pkg/nodediscovery/nodediscovery.go
+// StartDiscovery and mutateNodeResource, v1.16.19-v1.20.2). The key file watcher
+// (pkg/datapath/linux/ipsec/ipsec_linux.go keyfileWatcher) sets it on every load: v1.16.19-v1.18.11
+// node.SetIPsecKeyIdentity(spi) just before installing the new key's states
+// (AllNodeValidateImplementation); v1.19.7 publishPendingSPI and v1.20.2 publishCurrentSPI right
+// after installing them, v1.20.2 after a jitter below keyRotationDuration/10. Until then the agent
+// announces the old id and its states are the old key's, as many as once settled, so its key count
+// alone cannot tell a finished rotation from one not started.
+export interface KeyIdContext {
+  expected: number;
+  // spec.encryption.key of the node's CiliumNode (0 when absent); null: the node has no
+  // CiliumNode; 'not served': the CiliumNode API is not served, so nothing can be read.
+  announced: number | null | 'not served';
+  // When a CiliumNode list first showed the expected id: reads taken before it show the old key's states.
+  since: number | null;
+  keyWatcher: boolean;
 }
 
 export interface XfrmCounter {
@@ -99,7 +120,7 @@ function sameMode(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
 
-interface Part {
+export interface Part {
   verdict: NodeVerdict;
   reason?: string;
 }
@@ -130,6 +151,45 @@ function trailingFailures(reads: readonly Read[], ctx: NodeContext): string[] {
 
 function pendingOr(final: boolean, finalVerdict: NodeVerdict, reason: string, finalReason = reason): Part {
   return final ? { verdict: finalVerdict, reason: finalReason } : { verdict: 'pending', reason };
+}
+
+// When each node was first seen announcing the expected key id, over successive CiliumNode lists;
+// a node seen on another id (or without a CiliumNode) starts over.
+export function keyIdSince(since: ReadonlyMap<string, number>, ids: ReadonlyMap<string, number>, expected: number, at: number): Map<string, number> {
+  const next = new Map<string, number>();
+  for (const [node, id] of ids) if (id === expected) next.set(node, since.get(node) ?? at);
+  return next;
+}
+
+function announcedText(id: number): string {
+  return id === 0 ? 'no key id' : `key id ${id}`;
+}
+
+// Whether the node's agent is known to use the expected key, given its CiliumNode and the time of
+// the agent's last read; null when it is.
+export function judgeKeyId(k: KeyIdContext, lastReadAt: number | null, final: boolean): Part | null {
+  const n = k.expected;
+  if (k.announced === 'not served') {
+    return { verdict: 'unverified', reason: `the CiliumNode API is not served, so the key id this node's agent uses (spec.encryption.key, expected ${n}) cannot be read` };
+  }
+  if (k.announced === null) {
+    return pendingOr(final, 'unverified', `no CiliumNode for this node yet: the key id its agent uses (expected ${n}) cannot be read`,
+      `no CiliumNode for this node: the key id its agent uses (expected ${n}) cannot be read`);
+  }
+  const m = k.announced;
+  if (m !== n) {
+    if (!k.keyWatcher) {
+      // ipsec_linux.go startKeyfileWatcher returns early without the watcher: the key file is read in Start only.
+      return { verdict: 'fail', reason: `announces ${announcedText(m)} in its CiliumNode (expected ${n}) and cilium-config has enable-ipsec-key-watcher "false": the agent reads the key file only when it starts, so it will not load the new key until it is restarted` };
+    }
+    return pendingOr(final, 'unverified', `announces ${announcedText(m)} in its CiliumNode, expected ${n}: waiting for the agent to load the new key`,
+      `still announces ${announcedText(m)} (expected ${n}): the agent has not loaded the new key`);
+  }
+  if (lastReadAt === null || k.since === null || lastReadAt < k.since) {
+    return pendingOr(final, 'unverified', `announces key id ${n} since the agent's last read: reading it again for the new key's states`,
+      `announced key id ${n} only after the agent's last read: the new key's states were not read before the verification ended`);
+  }
+  return null;
 }
 
 function judgeKeys(keys: number, exp: KeyExpectation, v: CiliumVersion, final: boolean): Part {
@@ -287,7 +347,10 @@ function judgeWireguard(result: NodeResult, st: EncryptionStatus, ctx: NodeConte
 // is still pending becomes a verdict.
 export function evaluateNode(node: string, pod: string | null, reads: readonly Read[], ctx: NodeContext, final: boolean): NodeResult {
   const result: NodeResult = { node, pod, verdict: 'ok', mode: null, reads: reads.length, reasons: [], warnings: [] };
-  const finish = (parts: Part[]): NodeResult => {
+  // No agent fails the node whatever its CiliumNode says.
+  const keyId = ctx.keyId === null || pod === null ? null : judgeKeyId(ctx.keyId, reads.at(-1)?.at ?? null, final);
+  const finish = (judged: Part[]): NodeResult => {
+    const parts = keyId === null ? judged : [keyId, ...judged];
     result.verdict = worst(parts.map((p) => p.verdict));
     // A settled verdict does not wait for anything: what would have been read again is moot.
     result.reasons = parts.filter((p) => p.reason !== undefined && (p.verdict !== 'pending' || result.verdict === 'pending')).map((p) => p.reason!);

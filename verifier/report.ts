@@ -58,6 +58,8 @@ export interface ClusterSummary {
   keysPerRemoteNode: { ipv4: number; ipv6: number; why: string } | null;
   expectedKeys: Range | null;
   expectedPeers: Range | null;
+  // IPsec --key-id: the key id every node had to announce in its CiliumNode.
+  expectedKeyId: number | null;
   rule: 'exactly' | 'at least';
   configRead: Record<string, string>;
 }

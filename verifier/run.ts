@@ -2,10 +2,12 @@ import { agentErrorMessage, parseAgentStatus, parseEncryptStatus, type Encryptio
 import type { VerifierArgs } from './args';
 import {
   AGENT_CONTAINER, ClusterDataError, daemonSetRollout, expectedIpsecKeys, expectedWireguardPeers, ipsecKeysPerRemoteNode,
-  knownFromAgents, parseAgentPods, parseCiliumConfig, parseCiliumNodes, parseNodes, type AgentPod, type CiliumConfig,
+  knownFromAgents, parseAgentPods, parseCiliumConfig, parseCiliumNodes, parseNodes, staleKeyIds, type AgentPod, type CiliumConfig,
   type KnownNode, type NodeInfo,
 } from './cluster';
-import { evaluateConfig, evaluateNode, type NodeContext, type NodeResult, type Outcome, type Read } from './evaluate';
+import {
+  evaluateConfig, evaluateNode, keyIdSince, type KeyIdContext, type NodeContext, type NodeResult, type Outcome, type Read,
+} from './evaluate';
 import { describeFailure, type Kubectl, type KubectlResult, type RunOptions } from './kubectl';
 import { buildReport, type ClusterSummary, type Range, type Report, type RunStats, type WireResult } from './report';
 import { runWireCheck, type WireInput } from './wire';
@@ -128,14 +130,19 @@ export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report>
       if (p.node && p.phase === 'Running' && p.agentReady && !p.deleting) agentOf.set(p.node, p);
     }
     const withAgent = nodes.filter((n) => agentOf.has(n.name));
-    const { known, knownFrom, internalIps } = await readKnownNodes(gate, cfg, withAgent, warnings, log);
+    const { known, knownFrom, internalIps, keyIds } = await readKnownNodes(gate, cfg, withAgent, warnings, log);
+    const announced = args.keyId === null ? null : { ids: keyIds, at: deps.now(), expected: args.keyId, keyWatcher: cfg.ipsecKeyWatcher };
+    const stale = args.keyId !== null && keyIds !== null ? staleKeyIds(keyIds, nodes.map((n) => n.name), args.keyId) : [];
+    if (stale.length > 0) {
+      warnings.push(`${stale.length} CiliumNode(s) without a Kubernetes Node announce another key id than ${args.keyId}: ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ` and ${stale.length - 5} more` : ''}`);
+    }
     if (cfg.clusterId > 0) {
       warnings.push(`cluster-id is ${cfg.clusterId} (Cluster Mesh possible): nodes of other clusters hold keys and peers too, so agents must have at least the local CiliumNodes' share`);
     }
     const keysFor = args.mode === 'ipsec' ? expectedIpsecKeys(cfg, args.ciliumVersion, known) : null;
     const peersFor = args.mode === 'wireguard' ? expectedWireguardPeers(cfg, known) : null;
     const ctx = (node: string): NodeContext => ({
-      mode: args.mode, version: args.ciliumVersion, keys: keysFor?.(node) ?? null, peers: peersFor?.(node) ?? null, nodeEncryption: args.nodeEncryption,
+      mode: args.mode, version: args.ciliumVersion, keys: keysFor?.(node) ?? null, peers: peersFor?.(node) ?? null, nodeEncryption: args.nodeEncryption, keyId: null,
     });
     cluster = {
       nodeCount: nodes.length,
@@ -150,12 +157,13 @@ export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report>
       keysPerRemoteNode: args.mode === 'ipsec' ? ipsecKeysPerRemoteNode(cfg, args.ciliumVersion) : null,
       expectedKeys: keysFor ? range(withAgent.map((n) => keysFor(n.name).steady)) : null,
       expectedPeers: peersFor ? range(withAgent.map((n) => peersFor(n.name).steady)) : null,
+      expectedKeyId: args.keyId,
       rule: cfg.clusterId > 0 ? 'at least' : 'exactly',
       configRead: cfg.read,
     };
     log(`cluster: ${nodes.length} node(s), ${withAgent.length} with a ready Cilium agent, ${known.length} known to Cilium; ${cluster.ipFamilies.join('+')}, ${cfg.routingMode}`);
 
-    nodeResults = await pollAgents(args, deps, gate, nodes, agentOf, ctx, deadline, stats);
+    nodeResults = await pollAgents(args, deps, gate, nodes, agentOf, ctx, deadline, stats, announced);
 
     let wire: WireResult;
     if (!args.wireCheck) wire = { verdict: 'skipped', reason: '--wire-check off' };
@@ -173,42 +181,91 @@ export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report>
 
 async function readKnownNodes(
   gate: ThrottleGate, cfg: CiliumConfig, withAgent: readonly NodeInfo[], warnings: string[], log: (l: string) => void,
-): Promise<{ known: KnownNode[]; knownFrom: ClusterSummary['knownFrom']; internalIps: Map<string, string[]> }> {
+): Promise<{ known: KnownNode[]; knownFrom: ClusterSummary['knownFrom']; internalIps: Map<string, string[]>; keyIds: Map<string, number> | null }> {
   const r = await gate.run(['get', 'ciliumnodes', '-o', 'json']);
   if (r.code === 0) {
-    const { known, internalIps } = parseCiliumNodes(r.stdout.toString('utf8'));
-    return { known, knownFrom: 'CiliumNode', internalIps };
+    const { known, internalIps, keyIds } = parseCiliumNodes(r.stdout.toString('utf8'));
+    return { known, knownFrom: 'CiliumNode', internalIps, keyIds };
   }
   if (!NOT_SERVED.test(r.stderr)) throw new Unverifiable(`cannot read CiliumNodes, which say what each agent must hold: ${describeFailure(r)}`);
   const note = 'the CiliumNode API is not served, so the expected keys and peers count the nodes with a ready agent instead of the nodes Cilium knows';
   warnings.push(note);
   log(note);
-  return { known: knownFromAgents(withAgent.map((n) => n.name), cfg), knownFrom: 'agent pods', internalIps: new Map() };
+  return { known: knownFromAgents(withAgent.map((n) => n.name), cfg), knownFrom: 'agent pods', internalIps: new Map(), keyIds: null };
+}
+
+// --key-id: the key ids the CiliumNodes announced at the start (null: the API is not served).
+interface AnnouncedKeyIds {
+  ids: ReadonlyMap<string, number> | null;
+  at: number;
+  expected: number;
+  keyWatcher: boolean;
+}
+
+// A later list of the key ids; null when it cannot be read this time (the last one still stands).
+async function listKeyIds(gate: ThrottleGate, log: (l: string) => void): Promise<Map<string, number> | null> {
+  const r = await gate.run(['get', 'ciliumnodes', '-o', 'json']);
+  if (r.code !== 0) {
+    log(`cannot read CiliumNodes (${describeFailure(r)}); the key ids read before stand`);
+    return null;
+  }
+  try {
+    return parseCiliumNodes(r.stdout.toString('utf8')).keyIds;
+  } catch (e) {
+    log(`${(e as Error).message}; the key ids read before stand`);
+    return null;
+  }
 }
 
 // Asks the agents in rounds: at most one exec per agent per round, at most --concurrency at once,
 // and only the agents whose verdict is still pending (a rotation settling, XFRM counters that need
-// a second read or are still growing, an agent that did not answer yet).
+// a second read or are still growing, an agent that did not answer yet). With --key-id, one
+// CiliumNode list per round while a pending node announces another key id.
 async function pollAgents(
   args: VerifierArgs, deps: RunDeps, gate: ThrottleGate, nodes: readonly NodeInfo[], agentOf: ReadonlyMap<string, AgentPod>,
-  ctx: (node: string) => NodeContext, deadline: number, stats: RunStats,
+  ctx: (node: string) => NodeContext, deadline: number, stats: RunStats, announced: AnnouncedKeyIds | null,
 ): Promise<NodeResult[]> {
+  let ids = announced?.ids ?? null;
+  let since = announced && ids ? keyIdSince(new Map(), ids, announced.expected, announced.at) : new Map<string, number>();
+  const keyIdOf = (node: string): KeyIdContext | null => announced && {
+    expected: announced.expected, announced: ids === null ? 'not served' : ids.get(node) ?? null, since: since.get(node) ?? null, keyWatcher: announced.keyWatcher,
+  };
+  const behind = (node: string): boolean => {
+    const k = keyIdOf(node);
+    return k !== null && k.announced !== 'not served' && k.announced !== k.expected;
+  };
+  const nodeCtx = (node: string): NodeContext => ({ ...ctx(node), keyId: keyIdOf(node) });
   const results = new Map<string, NodeResult>();
   const reads = new Map<string, Read[]>();
   for (const n of nodes) {
     const pod = agentOf.get(n.name);
-    if (!pod) results.set(n.name, evaluateNode(n.name, null, [], ctx(n.name), true));
+    if (!pod) results.set(n.name, evaluateNode(n.name, null, [], nodeCtx(n.name), true));
     else reads.set(n.name, []);
   }
   let pending = nodes.filter((n) => reads.has(n.name));
-  while (pending.length > 0) {
+  for (let round = 1; pending.length > 0; round++) {
     stats.rounds++;
-    await mapLimit(pending, args.concurrency, async (n) => {
+    let listedAt: number | null = null;
+    if (announced && round > 1 && pending.some((n) => behind(n.name))) {
+      const fresh = await listKeyIds(gate, deps.log);
+      if (fresh !== null) {
+        listedAt = deps.now();
+        ids = fresh;
+        since = keyIdSince(since, fresh, announced.expected, listedAt);
+      }
+    }
+    // The first round asks every agent. Later ones skip an agent that announces another key id (its
+    // states are the old key's) or announced the expected one only in this round's list: up to
+    // 1.18 the id is announced just before the new key's states are installed (cilium v1.18.11
+    // pkg/datapath/linux/ipsec/ipsec_linux.go keyfileWatcher: SetIPsecKeyIdentity, then
+    // AllNodeValidateImplementation), so the next round reads them.
+    const ask = round === 1 ? pending : pending.filter((n) => !behind(n.name) && (listedAt === null || since.get(n.name) !== listedAt));
+    await mapLimit(ask, args.concurrency, async (n) => {
       reads.get(n.name)!.push(await readAgent(args, deps, gate, agentOf.get(n.name)!.name));
       stats.agentQueries++;
     });
     const final = deps.now() + args.pollIntervalSeconds * 1000 > deadline;
-    for (const n of pending) results.set(n.name, evaluateNode(n.name, agentOf.get(n.name)!.name, reads.get(n.name)!, ctx(n.name), final));
+    for (const n of pending) results.set(n.name, evaluateNode(n.name, agentOf.get(n.name)!.name, reads.get(n.name)!, nodeCtx(n.name), final));
     pending = pending.filter((n) => results.get(n.name)!.verdict === 'pending');
     if (pending.length === 0 || final) break;
     const shown = pending.slice(0, 5).map((n) => `${n.name} (${results.get(n.name)!.reasons[0]})`).join('; ');

@@ -15,6 +15,7 @@ describe('parseVerifierArgs', () => {
     assert.equal(a.wireCheck, true);
     assert.equal(a.nodeEncryption, null);
     assert.equal(a.strictMode, null);
+    assert.equal(a.keyId, null);
     assert.equal(a.kubeconfig, null);
     assert.equal(a.context, null);
     assert.equal(a.workloadImage, DEFAULT_WORKLOAD_IMAGE);
@@ -66,10 +67,18 @@ describe('parseVerifierArgs', () => {
       [[...base, '--concurrency', '1.5'], /--concurrency must be a whole number from 1 to 256/],
       [[...base, '--report-file', ''], /--report-file needs a value/],
       [[...base, '--help'], /--help is not a verification flag/],
+      [[...base, '--key-id', '0'], /--key-id must be a whole number from 1 to 15; got "0"/],
+      [[...base, '--key-id', '16'], /--key-id must be a whole number from 1 to 15/],
+      [[...base, '--key-id', '3+'], /--key-id must be a whole number from 1 to 15/],
+      [['--mode', 'wireguard', '--namespace', 'kube-system', '--cilium-version', '1.20.2', '--key-id', '1'], /--key-id is for IPsec only/],
     ];
     for (const [argv, re] of cases) {
       assert.throws(() => parseVerifierArgs(argv), (e: unknown) => e instanceof ArgsError && re.test(e.message), argv.join(' '));
     }
+  });
+
+  it('--key-id: the key ids Cilium accepts, 1 to 15 (linux_defaults.go IPsecMaxKeyVersion)', () => {
+    for (const id of [1, 7, 15]) assert.equal(parseVerifierArgs([...base, '--key-id', String(id)]).keyId, id);
   });
 
   it('--help and -h are read by the flag parser, alone or among other flags', () => {

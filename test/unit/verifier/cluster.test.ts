@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   ClusterDataError, daemonSetRollout, expectedIpsecKeys, expectedWireguardPeers, ipsecKeysPerRemoteNode, knownFromAgents, parseAgentPods,
-  parseCiliumConfig, parseCiliumNodes, parseNodes, parsePod, strictModeKeys, type KnownNode,
+  parseCiliumConfig, parseCiliumNodes, parseNodes, parsePod, staleKeyIds, strictModeKeys, type KnownNode,
 } from '../../../verifier/cluster';
 import { requireCiliumVersion as parseCiliumVersion } from '../../../encryption/ciliumVersion';
 
@@ -95,6 +95,15 @@ describe('cilium-config', () => {
     assert.equal(parseCiliumConfig(cm({ 'enable-encryption-strict-mode-egress': 'true' }), v('1.20.1')).strictMode, true);
   });
 
+  it('the IPsec key watcher is on unless cilium-config says "false" (default true in every supported version)', () => {
+    for (const ver of ['1.16.19', '1.19.7', '1.20.2']) {
+      assert.equal(parseCiliumConfig(cm({}), v(ver)).ipsecKeyWatcher, true);
+      const off = parseCiliumConfig(cm({ 'enable-ipsec-key-watcher': 'false' }), v(ver));
+      assert.deepEqual([off.ipsecKeyWatcher, off.read['enable-ipsec-key-watcher']], [false, 'false']);
+    }
+    assert.throws(() => parseCiliumConfig(cm({ 'enable-ipsec-key-watcher': 'no' }), v('1.20.2')), /enable-ipsec-key-watcher/);
+  });
+
   it('refuses values it cannot interpret', () => {
     assert.throws(() => parseCiliumConfig(cm({ 'routing-mode': 'hybrid' }), v('1.18.0')), /routing-mode/);
     assert.throws(() => parseCiliumConfig(cm({ 'enable-ipv6': 'yes' }), v('1.18.0')), /enable-ipv6/);
@@ -120,6 +129,22 @@ describe('the nodes Cilium knows', () => {
       { name: 'c', bootId: true, ipv4: true, ipv6: false, wireguardKey: true },
     ]);
     assert.deepEqual([...internalIps], [['b', ['10.0.1.1', 'fd00::1']], ['c', ['10.0.3.1']]]);
+  });
+
+  it('reads the key id each agent announces (spec.encryption.key, omitempty: absent is 0)', () => {
+    const { keyIds } = parseCiliumNodes(JSON.stringify({ items: [
+      { ...cn('a', []), spec: { encryption: { key: 3 } } },
+      { ...cn('b', []), spec: { encryption: {} } },
+      cn('c', []),
+    ] }));
+    assert.deepEqual([...keyIds], [['a', 3], ['b', 0], ['c', 0]]);
+    assert.throws(() => parseCiliumNodes(JSON.stringify({ items: [{ ...cn('a', []), spec: { encryption: { key: '3' } } }] })), /CiliumNode list: items\.0\.spec\.encryption\.key/);
+  });
+
+  it('names the CiliumNodes without a Kubernetes Node that announce another key id', () => {
+    const ids = new Map([['a', 2], ['gone', 1], ['left', 0], ['kept', 2]]);
+    assert.deepEqual(staleKeyIds(ids, ['a', 'b'], 2), ['gone (key id 1)', 'left (no key id)']);
+    assert.deepEqual(staleKeyIds(ids, ['a', 'gone', 'left'], 2), []);
   });
 
   it('without the CiliumNode API, the nodes with an agent stand in with every enabled family', () => {

@@ -4,14 +4,16 @@ import fc from 'fast-check';
 import { requireCiliumVersion } from '../../../encryption/ciliumVersion';
 import type { EncryptionStatus } from '../../../verifier/agentStatus';
 import { parseCiliumConfig } from '../../../verifier/cluster';
-import { evaluateConfig, evaluateNode, worst, xfrmMeaning, type NodeContext, type Read } from '../../../verifier/evaluate';
+import {
+  evaluateConfig, evaluateNode, judgeKeyId, keyIdSince, worst, xfrmMeaning, type KeyIdContext, type NodeContext, type Read,
+} from '../../../verifier/evaluate';
 
 const v = requireCiliumVersion;
 const ipsecCtx = (version = '1.20.2', steady = 4, atLeast = false): NodeContext => ({
-  mode: 'ipsec', version: v(version), keys: { steady, atLeast, formula: 'f' }, peers: null, nodeEncryption: null,
+  mode: 'ipsec', version: v(version), keys: { steady, atLeast, formula: 'f' }, peers: null, nodeEncryption: null, keyId: null,
 });
 const wgCtx = (steady = 2, nodeEncryption: boolean | null = null, atLeast = false): NodeContext => ({
-  mode: 'wireguard', version: v('1.20.2'), keys: null, peers: { steady, atLeast }, nodeEncryption,
+  mode: 'wireguard', version: v('1.20.2'), keys: null, peers: { steady, atLeast }, nodeEncryption, keyId: null,
 });
 const ipsec = (keys: number, xfrm: Record<string, number> = {}, seq = '0x10/0xffffffffffffffff'): EncryptionStatus => ({
   mode: 'IPsec', msg: null, wireguard: null,
@@ -219,5 +221,93 @@ describe('verdicts and cilium-config', () => {
     const exp = (ver: string) => ({ mode: 'ipsec' as const, version: v(ver), nodeEncryption: null, strictMode: null });
     assert.deepEqual(evaluateConfig(cm('1.17.16'), exp('1.17.16')), ['cilium-config disables IPv4, which IPsec requires before 1.18']);
     assert.deepEqual(evaluateConfig(cm('1.18.11'), exp('1.18.11')), []);
+  });
+});
+
+// The SPI an agent announces in its CiliumNode is LocalNode.EncryptionKey (cilium v1.16.19-v1.20.2
+// pkg/nodediscovery/nodediscovery.go mutateNodeResource), set by the key file watcher when it loads
+// a key (pkg/datapath/linux/ipsec/ipsec_linux.go keyfileWatcher: node.SetIPsecKeyIdentity up to
+// v1.18.11, publishPendingSPI in v1.19.7, publishCurrentSPI in v1.20.2).
+describe('the key id a node announces (--key-id)', () => {
+  const keyCtx = (announced: KeyIdContext['announced'], since: number | null = 0, keyWatcher = true): NodeContext => ({
+    ...ipsecCtx(), keyId: { expected: 2, announced, since, keyWatcher },
+  });
+
+  it('property: a node announcing another key id is never ok, whatever its agent reports', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 15 }).filter((m) => m !== 2), fc.integer({ min: 0, max: 12 }), fc.boolean(), fc.boolean(), (m, keys, watcher, final) => {
+        const r = judge(reads(ipsec(keys), ipsec(keys)), keyCtx(m, null, watcher), final);
+        assert.notEqual(r.verdict, 'ok');
+        if (!watcher) assert.equal(r.verdict, 'fail');
+      }),
+    );
+  });
+
+  it('property: announcing the expected id since before the last read, the verdict is the one without the check', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 5000 }), fc.boolean(), (keys, since, final) => {
+        const rs = reads(ipsec(keys), ipsec(keys));
+        const withCheck = judge(rs, keyCtx(2, since), final);
+        const without = judge(rs, ipsecCtx(), final);
+        assert.deepEqual([withCheck.verdict, withCheck.reasons], [without.verdict, without.reasons]);
+      }),
+    );
+  });
+
+  it('waits while the agent announces the old id, then names it: the agent has not loaded the new key', () => {
+    const waiting = judge(reads(ipsec(4)), keyCtx(1, null));
+    assert.deepEqual([waiting.verdict, waiting.reasons], ['pending', ['announces key id 1 in its CiliumNode, expected 2: waiting for the agent to load the new key']]);
+    const ended = judge(reads(ipsec(4)), keyCtx(1, null), true);
+    assert.deepEqual([ended.verdict, ended.reasons], ['unverified', ['still announces key id 1 (expected 2): the agent has not loaded the new key']]);
+    assert.match(judge(reads(ipsec(4)), keyCtx(0, null), true).reasons[0]!, /^still announces no key id \(expected 2\)/);
+  });
+
+  it('reads taken before the CiliumNode showed the new id are the old key\'s: read again, or unverified at the end', () => {
+    const rs = reads(ipsec(4), ipsec(4)); // at 0 and 5000
+    assert.deepEqual([judge(rs, keyCtx(2, 5000)).verdict, judge(rs, keyCtx(2, 5001)).verdict], ['ok', 'pending']);
+    assert.match(judge(rs, keyCtx(2, 5001)).reasons[0]!, /^announces key id 2 since the agent's last read: reading it again/);
+    assert.match(judge(rs, keyCtx(2, 5001), true).reasons[0]!, /^announced key id 2 only after the agent's last read/);
+    assert.equal(judge(rs, keyCtx(2, 5001), true).verdict, 'unverified');
+  });
+
+  it('without the key watcher the old id never changes by itself: fail at once (ipsec_linux.go startKeyfileWatcher returns early)', () => {
+    const r = judge(reads(ipsec(4)), keyCtx(1, null, false));
+    assert.equal(r.verdict, 'fail');
+    assert.match(r.reasons[0]!, /enable-ipsec-key-watcher "false": the agent reads the key file only when it starts/);
+    assert.equal(judge(reads(ipsec(4), ipsec(4)), keyCtx(2, 0, false)).verdict, 'ok');
+  });
+
+  it('no CiliumNode: wait for one, then unverified; no CiliumNode API: unverified at once', () => {
+    assert.equal(judge(reads(ipsec(4)), keyCtx(null)).verdict, 'pending');
+    assert.match(judge(reads(ipsec(4)), keyCtx(null), true).reasons[0]!, /^no CiliumNode for this node: the key id its agent uses \(expected 2\) cannot be read/);
+    const r = judge(reads(ipsec(4)), keyCtx('not served'));
+    assert.deepEqual([r.verdict, r.reasons.length], ['unverified', 1]);
+    assert.match(r.reasons[0]!, /CiliumNode API is not served/);
+  });
+
+  it('a worse verdict of the agent stands, and a node without an agent fails for that alone', () => {
+    const wrongMode = judge(reads({ ...wg(2), mode: 'Wireguard' }), keyCtx(1, null));
+    assert.deepEqual([wrongMode.verdict, wrongMode.reasons.length], ['fail', 1]);
+    const noAgent = evaluateNode('n1', null, [], keyCtx(1, null), false);
+    assert.deepEqual([noAgent.verdict, noAgent.reasons], ['fail', ['no running Cilium agent on this node, so nothing encrypts its traffic']]);
+  });
+
+  it('judgeKeyId is silent once the expected id is announced and read after', () => {
+    assert.equal(judgeKeyId({ expected: 3, announced: 3, since: 10, keyWatcher: true }, 10, false), null);
+  });
+
+  it('property: since is the time of the first of the trailing lists that show the expected id', () => {
+    const lists = fc.array(fc.dictionary(fc.constantFrom('a', 'b', 'c'), fc.integer({ min: 0, max: 3 })), { minLength: 1, maxLength: 8 });
+    fc.assert(
+      fc.property(lists, (ls) => {
+        let since = new Map<string, number>();
+        ls.forEach((l, i) => (since = keyIdSince(since, new Map(Object.entries(l)), 2, i * 10)));
+        for (const node of ['a', 'b', 'c']) {
+          let first: number | undefined;
+          for (let i = ls.length - 1; i >= 0 && ls[i]![node] === 2; i--) first = i * 10;
+          assert.equal(since.get(node), first);
+        }
+      }),
+    );
   });
 });

@@ -16,6 +16,11 @@ export interface FakeOptions {
   throttle?: number;
   // The CiliumNode CRD is not installed.
   noCiliumNodes?: boolean;
+  // spec.encryption.key per node, list after list: the n-th CiliumNode list answers the n-th
+  // entry (the last one repeats); nodes not named keep the scenario's key id.
+  keyIds?: Array<Record<string, number>>;
+  // cilium-config keys set over the scenario's.
+  config?: Record<string, string>;
 }
 
 export const AGENT_NAMESPACE = 'kube-system';
@@ -26,12 +31,32 @@ export function prepareFakeCluster(dir: string, scenario: string, opts: FakeOpti
   mkdirSync(join(dir, 'standin'), { recursive: true });
   writeFileSync(join(dir, 'standin', 'scenario'), `${scenario}\n`);
   if (opts.wireLeak) writeFileSync(join(dir, 'standin', 'wire-leak'), '');
-  const objs = k8sObjects(loadManifest(scenario));
+  const m = loadManifest(scenario);
+  const objs = k8sObjects({ ...m, config: { ...m.config, ...opts.config } });
   for (const [k, v] of Object.entries(objs)) writeFileSync(join(dir, `${k}.json`), v);
   writeFileSync(join(dir, 'rollout-pending'), String(opts.rolloutPending ?? 0));
   writeFileSync(join(dir, 'throttle'), String(opts.throttle ?? 0));
   if (opts.unreachable) writeFileSync(join(dir, 'unreachable'), '');
   if (opts.noCiliumNodes) writeFileSync(join(dir, 'no-ciliumnodes'), '');
+  if (opts.keyIds) writeFileSync(join(dir, 'key-ids.json'), JSON.stringify(opts.keyIds));
+}
+
+export function ciliumNodeLists(dir: string): number {
+  return calls(dir).filter((a) => a.includes('get') && a.includes('ciliumnodes')).length;
+}
+
+// The list a CiliumNode read answers: the scenario's objects with the key ids of this read.
+function ciliumNodes(dir: string): string {
+  const list = JSON.parse(readFileSync(join(dir, 'ciliumnodes.json'), 'utf8')) as { items: Array<{ metadata: { name: string }; spec: { encryption?: { key?: number } } }> };
+  if (!existsSync(join(dir, 'key-ids.json'))) return JSON.stringify(list);
+  const steps = JSON.parse(readFileSync(join(dir, 'key-ids.json'), 'utf8')) as Array<Record<string, number>>;
+  const step = steps[Math.min(ciliumNodeLists(dir), steps.length) - 1]!;
+  for (const item of list.items) {
+    const id = step[item.metadata.name];
+    // omitempty: key 0 is not written.
+    if (id !== undefined) item.spec.encryption = id === 0 ? {} : { key: id };
+  }
+  return JSON.stringify(list);
 }
 
 export interface FakeResult {
@@ -86,7 +111,7 @@ export function handleKubectl(dir: string, argv: readonly string[], input: strin
     if (kind === 'configmap') return ok(read('configmap.json'));
     if (kind === 'ciliumnodes') {
       if (existsSync(join(dir, 'no-ciliumnodes'))) return fail('error: the server doesn\'t have a resource type "ciliumnodes"');
-      return ok(read('ciliumnodes.json'));
+      return ok(ciliumNodes(dir));
     }
     if (kind === 'pod') return getTestPod(dir, ns, more[1]!);
     return fail(`fake kubectl: unsupported get ${more.join(' ')}`);

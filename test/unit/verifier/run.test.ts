@@ -7,8 +7,8 @@ import { parseVerifierArgs } from '../../../verifier/args';
 import type { BackgroundProcess, Kubectl, KubectlResult } from '../../../verifier/kubectl';
 import type { Report } from '../../../verifier/report';
 import { verify } from '../../../verifier/run';
-import { calls, handleKubectl, prepareFakeCluster, readsOf, type FakeOptions } from './fakeCluster';
-import { loadManifest, scenarioNames } from './scenarios';
+import { calls, ciliumNodeLists, handleKubectl, prepareFakeCluster, readsOf, type FakeOptions } from './fakeCluster';
+import { loadManifest, scenarioNames, SCENARIO_KEY_ID } from './scenarios';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -230,5 +230,66 @@ describe('verify() against a stand-in cluster', () => {
     assert.equal(report.exitCode, 1);
     assert.deepEqual(report.problems.map((p) => p.node), ['node-c']);
     assert.deepEqual([report.cluster?.agentCount, report.cluster?.knownNodes], [2, 2]);
+  });
+});
+
+// After a rotation an agent announces the new SPI in its CiliumNode (spec.encryption.key, from
+// LocalNode.EncryptionKey: cilium v1.16.19-v1.20.2 pkg/nodediscovery/nodediscovery.go
+// mutateNodeResource) only once its key file watcher loaded the new key
+// (pkg/datapath/linux/ipsec/ipsec_linux.go keyfileWatcher); until then its key count is the old
+// key's steady count.
+describe('--key-id: every node must announce the new key id', () => {
+  const ROTATED = SCENARIO_KEY_ID + 1;
+  const step = (a: number, b: number, c: number) => ({ 'node-a': a, 'node-b': b, 'node-c': c });
+
+  it('a rotation: CiliumNodes move to the new id across rounds; each agent is read again only once it announces it, then waited out until its old states are reclaimed', async () => {
+    const old = SCENARIO_KEY_ID;
+    const { report, dir, log, kubectl } = await run('ipsec-1.18-rotation', ['--wire-check', 'off', '--key-id', String(ROTATED)], {
+      keyIds: [step(ROTATED, old, old), step(ROTATED, ROTATED, old), step(ROTATED, ROTATED, ROTATED)],
+    });
+    assert.equal(report.verdict, 'verified', JSON.stringify(report.problems));
+    assert.equal(report.cluster?.expectedKeyId, ROTATED);
+    // One list at the start, then one per round while a node is behind (rounds 2 and 3).
+    assert.equal(ciliumNodeLists(dir), 3);
+    assert.equal(report.stats?.rounds, 5);
+    // Round 1 asks all; node-b (moved in round 2) is read from round 3, node-c (moved in round 3) from round 4.
+    const roundOf = (pod: string) => kubectl.execs.filter((e) => e.pod === pod).map((e) => (e.at - kubectl.execs[0]!.at) / 5000 + 1);
+    assert.deepEqual([roundOf('cilium-ax7k'), roundOf('cilium-bx7k'), roundOf('cilium-cx7k')], [[1, 2, 3], [1, 3, 4], [1, 4, 5]]);
+    assert.match(log.find((l) => l.startsWith('round 1:'))!, new RegExp(`node-b \\(announces key id ${old} in its CiliumNode, expected ${ROTATED}: waiting for the agent to load the new key\\)`));
+  });
+
+  it('an agent that never loads the new key: unverified naming the node and the id it announces; its agent is not asked again meanwhile', async () => {
+    const { report, dir } = await run('ipsec-1.18-healthy', ['--wire-check', 'off', '--key-id', String(ROTATED), '--timeout', '12'], {
+      keyIds: [step(ROTATED, SCENARIO_KEY_ID, ROTATED)],
+    });
+    assert.equal(report.exitCode, 2);
+    assert.deepEqual(report.problems.map((p) => [p.node, p.severity, p.reason]), [
+      ['node-b', 'unverified', `still announces key id ${SCENARIO_KEY_ID} (expected ${ROTATED}): the agent has not loaded the new key`],
+    ]);
+    assert.deepEqual(['node-a', 'node-b', 'node-c'].map((n) => readsOf(dir, n, 'encrypt-status')), [1, 1, 1]);
+    assert.equal(ciliumNodeLists(dir), 3);
+  });
+
+  it('a healthy cluster already on the key id settles in one round with the one CiliumNode list', async () => {
+    const { report, dir } = await run('ipsec-1.20-healthy', ['--wire-check', 'off', '--key-id', String(SCENARIO_KEY_ID)]);
+    assert.equal(report.verdict, 'verified', JSON.stringify(report.problems));
+    assert.deepEqual([report.stats?.rounds, ciliumNodeLists(dir)], [1, 1]);
+  });
+
+  it('without the key watcher a node on the old id fails at once: it loads the key file only when it starts', async () => {
+    const { report } = await run('ipsec-1.18-healthy', ['--wire-check', 'off', '--key-id', String(ROTATED)], {
+      keyIds: [step(ROTATED, SCENARIO_KEY_ID, ROTATED)], config: { 'enable-ipsec-key-watcher': 'false' },
+    });
+    assert.equal(report.exitCode, 1);
+    assert.deepEqual([report.problems.map((p) => p.node), report.stats?.rounds], [['node-b'], 1]);
+    assert.match(report.problems[0]!.reason, /enable-ipsec-key-watcher "false"/);
+    assert.equal(report.cluster?.configRead['enable-ipsec-key-watcher'], 'false');
+  });
+
+  it('without the CiliumNode API the key id cannot be read: unverified at once', async () => {
+    const { report } = await run('ipsec-1.18-healthy', ['--wire-check', 'off', '--key-id', String(SCENARIO_KEY_ID)], { noCiliumNodes: true });
+    assert.equal(report.exitCode, 2);
+    assert.deepEqual([report.problems.length, report.stats?.rounds], [3, 1]);
+    assert.match(report.problems[0]!.reason, /CiliumNode API is not served, so the key id this node's agent uses/);
   });
 });

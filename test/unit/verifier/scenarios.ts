@@ -96,6 +96,9 @@ export function wgPublicKey(node: string): string {
   return Buffer.from(jwk.x!, 'base64url').toString('base64');
 }
 
+// The key id IPsec scenarios' agents announce (any of 1-15 would do).
+export const SCENARIO_KEY_ID = 1;
+
 export interface K8sObjects {
   nodes: string;
   pods: string;
@@ -125,8 +128,9 @@ export function k8sObjects(m: Manifest, namespace = 'kube-system'): K8sObjects {
     status: { observedGeneration: 3, desiredNumberScheduled: agents.length, updatedNumberScheduled: agents.length, numberAvailable: agents.length, numberReady: agents.length },
   };
   const configmap = { metadata: { name: 'cilium-config', namespace }, data: m.config };
-  // What a running agent writes into its CiliumNode (pkg/nodediscovery): boot ID, node and
-  // CiliumInternalIP addresses per family, and with WireGuard its public key annotation.
+  // What a running agent writes into its CiliumNode (pkg/nodediscovery/nodediscovery.go
+  // mutateNodeResource): boot ID, node and CiliumInternalIP addresses per family, with IPsec the
+  // SPI of its key as encryption.key, and with WireGuard its public key annotation.
   const ciliumnodes = m.nodes
     .map((n, i) => ({ n, i }))
     .filter(({ n }) => n.ciliumNode !== false)
@@ -140,6 +144,7 @@ export function k8sObjects(m: Manifest, namespace = 'kube-system'): K8sObjects {
           ...(ipv4 ? [{ type: 'InternalIP', ip: nodeIp(i) }, { type: 'CiliumInternalIP', ip: `10.0.${i}.1` }] : []),
           ...(ipv6 ? [{ type: 'InternalIP', ip: `2001:db8::${11 + i}` }, { type: 'CiliumInternalIP', ip: `fd00:10:${i}::1` }] : []),
         ],
+        ...(m.mode === 'ipsec' ? { encryption: { key: SCENARIO_KEY_ID } } : {}),
       },
     }));
   return {
