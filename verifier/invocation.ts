@@ -3,6 +3,7 @@
  * of `pulumi up` and `npm run verify -- --stack`, so both check exactly the same things.
  */
 import { parseSettings, type Settings } from "../config/settings";
+import { IPSEC_STRICT_MODE_MIN_MINOR } from "../encryption/helmValues";
 import { readStackConfig } from "../config/stackFile";
 import { ArgsError, parseFlags, type FlagValues } from "./args";
 
@@ -16,7 +17,10 @@ export interface VerifierInvocation {
   wireCheck: boolean;
   /** WireGuard only: what the agents must report. */
   nodeEncryption?: boolean;
+  /** Strict mode cilium-config must have: WireGuard, and IPsec from Cilium 1.19 (egress). */
   strictMode?: boolean;
+  /** IPsec only: the key id (SPI) every node must announce, so a rotation is verified only once the agents use the new key. */
+  keyId?: number;
 }
 
 export function invocationFromSettings(settings: Settings): VerifierInvocation {
@@ -28,7 +32,13 @@ export function invocationFromSettings(settings: Settings): VerifierInvocation {
     ...cluster,
     timeoutSeconds: verification.timeoutSeconds,
     wireCheck: verification.wireCheck,
-    ...(encryption.type === "wireguard" ? { nodeEncryption: encryption.nodeEncryption, strictMode: encryption.strictMode !== undefined } : {}),
+    ...(encryption.type === "wireguard"
+      ? { nodeEncryption: encryption.nodeEncryption, strictMode: encryption.strictMode !== undefined }
+      : {
+          keyId: encryption.keyId,
+          // Before 1.19 strict mode is WireGuard-only and the program sets none for IPsec.
+          ...(cilium.version.minor >= IPSEC_STRICT_MODE_MIN_MINOR ? { strictMode: encryption.strictMode !== undefined } : {}),
+        }),
   };
 }
 
@@ -40,6 +50,7 @@ export function verifierFlags(inv: VerifierInvocation): string[] {
   if (inv.context !== undefined) argv.push("--context", inv.context);
   if (inv.nodeEncryption !== undefined) argv.push("--node-encryption", String(inv.nodeEncryption));
   if (inv.strictMode !== undefined) argv.push("--strict-mode", String(inv.strictMode));
+  if (inv.keyId !== undefined) argv.push("--key-id", String(inv.keyId));
   return argv;
 }
 
