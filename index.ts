@@ -1,16 +1,25 @@
 import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { readLiveCluster } from "./adopt/cluster";
+import { readDeployedState } from "./adopt/memory";
+import { planAdoption } from "./adopt/plan";
 import { CiliumRelease } from "./components/ciliumRelease";
 import { EncryptionVerification } from "./components/encryptionVerification";
 import { IpsecKey } from "./components/ipsecKey";
-import { encryptionValuesInput, IPSEC_KEY_FILE, IPSEC_SECRET_NAME } from "./config/settings";
-import { checkTransitions, clusterProviderArgs, loadSettings } from "./config/stack";
+import { IPSEC_KEY_FILE, IPSEC_SECRET_NAME } from "./config/settings";
+import { clusterProviderArgs, loadSettings } from "./config/stack";
+import { transitionProblems } from "./config/transitions";
 import { redactSdkDebugLog } from "./runtime/logRedaction";
 import { invocationFromSettings } from "./verifier/invocation";
 
 export = async () => {
   redactSdkDebugLog();
   const settings = loadSettings();
-  await checkTransitions(settings);
+  // Whatever Cilium the cluster already runs decides between install, adoption and refusal, and on the
+  // adopting run it stands in for the stack's last outputs in the rules for changing a live cluster.
+  const plan = planAdoption(settings, await readDeployedState(), await readLiveCluster(settings));
+  const problems = [...plan.problems, ...transitionProblems(plan.deployed, settings)];
+  if (problems.length > 0) throw new pulumi.RunError(`refusing this change:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
   const { encryption, cilium, verification } = settings;
 
   // Secrets must be mutable in place so that a key rotation never deletes the Secret agents read.
@@ -27,6 +36,8 @@ export = async () => {
             keyId: encryption.keyId,
             algorithm: encryption.algorithm,
             protect: !settings.allowModeSwitch,
+            ...(plan.key?.adopted === true ? { adoptedLine: plan.key.line } : {}),
+            retainOnDelete: plan.release.adopted,
           },
           { providers: [provider] },
         )
@@ -35,11 +46,15 @@ export = async () => {
   const release = new CiliumRelease(
     "cilium",
     {
+      releaseName: cilium.releaseName,
       namespace: cilium.namespace,
       version: cilium.version,
       chart: cilium.chart,
-      encryption: encryptionValuesInput(encryption),
-      values: cilium.values,
+      values: plan.release.values,
+      adopted: plan.release.adopted,
+      ...(plan.release.importId === undefined ? {} : { importId: plan.release.importId }),
+      allowNullValues: plan.release.allowNullValues,
+      notes: plan.notes,
       timeoutSeconds: verification.timeoutSeconds,
     },
     { providers: [provider], dependsOn: ipsec === undefined ? [] : [ipsec] },
@@ -57,13 +72,26 @@ export = async () => {
       )
     : undefined;
 
+  // Only what applies to the mode: an undefined output draws an engine warning on every run.
   return {
     mode: encryption.type,
-    keyId: encryption.type === "ipsec" ? encryption.keyId : undefined,
-    ipsecAlgorithm: encryption.type === "ipsec" ? encryption.algorithm : undefined,
-    ipsecSecretProtected: ipsec === undefined ? undefined : !settings.allowModeSwitch,
-    secretName: ipsec?.secretName,
-    release: { name: release.name, namespace: release.namespace, revision: release.revision, status: release.status, chartVersion: release.chartVersion },
-    verification: verify?.report,
+    ...(encryption.type === "ipsec" && ipsec !== undefined
+      ? {
+          keyId: encryption.keyId,
+          ipsecAlgorithm: encryption.algorithm,
+          ipsecSecretProtected: !settings.allowModeSwitch,
+          ipsecKeyAdopted: plan.key?.adopted === true,
+          secretName: ipsec.secretName,
+        }
+      : {}),
+    release: {
+      name: release.name,
+      namespace: release.namespace,
+      revision: release.revision,
+      status: release.status,
+      chartVersion: release.chartVersion,
+      adopted: release.adopted,
+    },
+    ...(verify === undefined ? {} : { verification: verify.report }),
   };
 };

@@ -1,17 +1,29 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { CiliumVersion } from "../encryption/ciliumVersion";
-import { ciliumValues, type EncryptionValuesInput, type Values } from "../encryption/helmValues";
+import type { Values } from "../encryption/helmValues";
 import { helmChart, type ChartSource } from "../config/settings";
 
 export interface CiliumReleaseArgs {
+  /** Helm release name (cilium-cli and Cilium's docs use "cilium"). */
+  releaseName: string;
   namespace: string;
   /** Pinned chart version; the encryption values emitted are the ones this version understands. */
   version: CiliumVersion;
   chart: ChartSource;
-  encryption: EncryptionValuesInput;
-  /** Extra chart values; ours are merged over them and contradictions are rejected. */
+  /** The release's values, encryption values included (adopt/plan.ts). */
   values: Values;
+  /**
+   * Set when the stack took the release over from its users: their values (which may hold secrets)
+   * stay secret in state, and destroying the stack never uninstalls their CNI.
+   */
+  adopted: boolean;
+  /** On the run that adopts: the release's `<namespace>/<name>`, imported into the stack before the upgrade. */
+  importId?: string;
+  /** The adopted values contain nulls, which Helm reads as "drop this chart default"; the provider keeps them only when told. */
+  allowNullValues: boolean;
+  /** What is adopted and which values change, printed with the preview. */
+  notes: string[];
   /** How long Helm waits for the agents to become ready. */
   timeoutSeconds: number;
 }
@@ -26,26 +38,37 @@ export class CiliumRelease extends pulumi.ComponentResource {
   public readonly revision: pulumi.Output<number>;
   public readonly status: pulumi.Output<string>;
   public readonly chartVersion: pulumi.Output<string>;
+  public readonly adopted: boolean;
 
   constructor(name: string, args: CiliumReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("cilium-encryption:index:CiliumRelease", name, {}, opts);
+    for (const note of args.notes) void pulumi.log.info(note, this);
 
     const release = new k8s.helm.v3.Release(
       name,
       {
-        // Cilium's tooling (cilium-cli, docs) assumes the release is called "cilium".
-        name: "cilium",
+        name: args.releaseName,
         namespace: args.namespace,
         ...helmChart(args.chart),
         version: args.version.text,
-        values: ciliumValues(args.version, args.encryption, args.values),
+        values: args.adopted ? pulumi.secret(args.values) : args.values,
+        ...(args.allowNullValues ? { allowNullValues: true } : {}),
         timeout: args.timeoutSeconds,
         // A failed rollout must not leave a release stuck in pending-upgrade.
         cleanupOnFail: true,
         maxHistory: 10,
       },
-      // Components do not hand dependsOn down; the agents must not start before their key exists.
-      { parent: this, dependsOn: opts?.dependsOn },
+      {
+        parent: this,
+        // Components do not hand dependsOn down; the agents must not start before their key exists.
+        dependsOn: opts?.dependsOn,
+        // Helm install refuses a name in use (helm v3.18.6 pkg/action/install.go availableName), so an
+        // existing release is imported; the engine then upgrades it to these inputs in the same run.
+        ...(args.importId === undefined ? {} : { import: args.importId }),
+        retainOnDelete: args.adopted,
+        // The provider's Read reports the release's values in plain text; theirs may hold secrets.
+        ...(args.adopted ? { additionalSecretOutputs: ["values"] } : {}),
+      },
     );
 
     this.name = release.status.name;
@@ -53,12 +76,14 @@ export class CiliumRelease extends pulumi.ComponentResource {
     this.revision = release.status.revision;
     this.status = release.status.status;
     this.chartVersion = release.status.version;
+    this.adopted = args.adopted;
     this.registerOutputs({
       name: this.name,
       namespace: this.namespace,
       revision: this.revision,
       status: this.status,
       chartVersion: this.chartVersion,
+      adopted: this.adopted,
     });
   }
 }

@@ -15,6 +15,13 @@ export interface IpsecKeyArgs {
   algorithm: IpsecAlgorithm;
   /** Guard the Secret against deletion (agents cannot start without it). */
   protect: boolean;
+  /**
+   * A valid line the Secret already held, kept as it is (same key, same id: agents notice no change)
+   * instead of a generated key. A secret Output from the moment it was read.
+   */
+  adoptedLine?: pulumi.Output<string>;
+  /** Leave the Secret in the cluster when the stack is destroyed (an adopted Cilium keeps running and needs it). */
+  retainOnDelete: boolean;
 }
 
 /**
@@ -30,13 +37,7 @@ export class IpsecKey extends pulumi.ComponentResource {
   constructor(name: string, args: IpsecKeyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("cilium-encryption:index:IpsecKey", name, {}, opts);
 
-    // Keepers tie the bytes to id and algorithm, so bumping the id is what rotates the key.
-    const psk = new random.RandomBytes(
-      `${name}-psk`,
-      { length: pskBytes(args.algorithm), keepers: { keyId: String(args.keyId), algorithm: args.algorithm } },
-      { parent: this, additionalSecretOutputs: ["hex", "base64"] },
-    );
-    const keyLine = pulumi.secret(psk.hex.apply((hex) => buildKeyLine(args.keyId, args.algorithm, hex)));
+    const keyLine = args.adoptedLine ?? this.generatedLine(name, args);
 
     const secret = new k8s.core.v1.Secret(
       `${name}-secret`,
@@ -57,12 +58,24 @@ export class IpsecKey extends pulumi.ComponentResource {
         type: "Opaque",
         stringData: { [args.keyFile]: keyLine },
       },
-      { parent: this, protect: args.protect, additionalSecretOutputs: ["data", "stringData"] },
+      // An existing Secret is taken over in place: with server-side apply the provider's create is an
+      // upsert, and patchForce takes the fields kubectl owned.
+      { parent: this, protect: args.protect, retainOnDelete: args.retainOnDelete, additionalSecretOutputs: ["data", "stringData"] },
     );
 
     this.secretName = secret.metadata.name;
     this.namespace = secret.metadata.namespace;
     this.keyId = pulumi.output(args.keyId);
     this.registerOutputs({ secretName: this.secretName, namespace: this.namespace, keyId: this.keyId });
+  }
+
+  /** Random bytes sized for the algorithm; keepers tie them to id and algorithm, so bumping the id rotates. */
+  private generatedLine(name: string, args: IpsecKeyArgs): pulumi.Output<string> {
+    const psk = new random.RandomBytes(
+      `${name}-psk`,
+      { length: pskBytes(args.algorithm), keepers: { keyId: String(args.keyId), algorithm: args.algorithm } },
+      { parent: this, additionalSecretOutputs: ["hex", "base64"] },
+    );
+    return pulumi.secret(psk.hex.apply((hex) => buildKeyLine(args.keyId, args.algorithm, hex)));
   }
 }
