@@ -40,7 +40,7 @@ export const USAGE = `usage: npm run verify -- --stack <name> [flags to override
        node --import tsx verifier/main.ts --mode <ipsec|wireguard> --namespace <ns> --cilium-version <x.y.z> [flags]
 
 Proves that Cilium transparent encryption is on: asks every agent, optionally checks the wire.
-  --stack <name>              take mode, namespace, version, cluster and timeout from Pulumi.<name>.yaml
+  --stack <name>              take every flag the stack implies (mode, version, key id, ...) from Pulumi.<name>.yaml
   --mode <ipsec|wireguard>    the encryption mode every agent must report
   --namespace <ns>            Cilium's namespace
   --cilium-version <x.y.z>    the deployed chart version, 1.16.x to 1.20.x
