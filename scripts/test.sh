@@ -9,7 +9,14 @@ source scripts/lib.sh
 setup_node
 setup_toolchain
 work=$(mktemp -d "${TMPDIR:-/tmp}/cilium-encryption-test.XXXXXX")
-start_cluster "$work"
+# Each end-to-end file starts its own control plane under WORK (test/e2e/harness.ts) and stops it
+# when it ends; this sweeps up after a file that was killed.
+_stop_e2e_clusters() {
+  local d
+  for d in "$1"/cluster-*/; do [ -d "$d" ] && _stop_cluster "${d%/}"; done
+  rm -rf "$1"
+}
+at_exit _stop_e2e_clusters "$work"
 setup_pulumi "$work"
 
 step "type check"
@@ -19,8 +26,9 @@ step "workflows lint"
 "$TOOLCHAIN_BIN/actionlint"
 
 step "tests"
-export E2E_KUBECONFIG=$work/cluster/kubeconfig
-# One file at a time: the end-to-end files share one cluster. Arguments narrow the run to some files.
+export E2E_WORK=$work
+# Three files at a time: the end-to-end files spend most of their time waiting (rollouts, agents
+# settling), each on its own cluster. Arguments narrow the run to some files.
 files=("$@")
-((${#files[@]})) || files=('test/unit/**/*.test.ts' 'test/e2e/**/*.test.ts')
-node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+((${#files[@]})) || files=('test/unit/**/*.test.ts' 'test/sim/**/*.test.ts' 'test/e2e/**/*.test.ts')
+node --import tsx --test --test-concurrency=3 --test-reporter=spec "${files[@]}"

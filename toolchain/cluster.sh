@@ -224,8 +224,13 @@ start() {
   START_DIR=$dir
   trap 'on_start_exit $?' EXIT
   config_yaml >"$dir/kwokctl.yaml"
+  # kwokctl picks free ports by probing, so two clusters created at once can pick the same ones:
+  # creations on this machine take turns (the lock goes with this shell).
+  exec 8>"${TMPDIR:-/tmp}/cilium-encryption-kwokctl-create.lock"
+  flock 8
   KWOK_WORKDIR=$dir/kwok "$BIN/kwokctl" -v=WARN create cluster --name "$NAME" \
     --config "$dir/kwokctl.yaml" --kubeconfig "$dir/kubeconfig" --wait 2m >&2
+  flock -u 8
   export KUBECONFIG=$dir/kubeconfig
   nodes_yaml | kubectl apply -f - >&2
   kubectl wait --for=condition=Ready node --all --timeout=120s >&2

@@ -1,10 +1,11 @@
 /**
- * End-to-end harness: the real Pulumi engine and providers, driven by the Automation API, against the
- * local control plane that scripts/test.sh starts (its kubeconfig, the stand-in agents' state dir and
- * the Pulumi environment arrive in the environment). Never skips: a missing piece is an error.
+ * End-to-end harness: the real Pulumi engine and providers, driven by the Automation API, against a
+ * local control plane with the agent simulator that this file starts for its test file (the toolchain,
+ * the charts and the Pulumi environment arrive in the environment from scripts/test.sh). Never skips:
+ * a missing piece is an error.
  */
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
@@ -26,11 +27,27 @@ function required(name: string): string {
   return value;
 }
 
-export const kubeconfig = () => required("E2E_KUBECONFIG");
-const simDir = () => required("SIM_STATE_DIR");
+/**
+ * Each test file runs in its own process (node --test) with its own control plane and agent simulator,
+ * started when the file loads and stopped when it exits: Cilium's chart owns cluster-wide objects under
+ * fixed names (ClusterRole cilium, ...), so files running at the same time cannot share a cluster.
+ */
+const clusterWork = (() => {
+  const dir = mkdtempSync(join(required("E2E_WORK"), "cluster-"));
+  const lib = (fn: string) => ["-c", `source scripts/lib.sh && ${fn} "$1" 2>>"$1.log"`, "_", dir];
+  const started = spawnSync("bash", lib("KEEP_CLUSTER=true start_cluster"), { cwd: PROJECT_DIR, stdio: "ignore" });
+  process.on("exit", () => spawnSync("bash", lib("_stop_cluster"), { cwd: PROJECT_DIR, stdio: "ignore" }));
+  if (started.status !== 0) throw new Error(`the control plane did not start (exit ${started.status}): ${readFileSync(`${dir}.log`, "utf8").slice(-2000)}`);
+  process.env.E2E_KUBECONFIG = join(dir, "cluster", "kubeconfig");
+  return dir;
+})();
+
+export const kubeconfig = () => join(clusterWork, "cluster", "kubeconfig");
+const simDir = () => join(clusterWork, "sim");
 
 export function kubectl(...args: string[]): string {
-  return execFileSync("kubectl", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  // Cilium's release records hold the whole chart, a few MB each.
+  return execFileSync("kubectl", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 30 });
 }
 
 export function kubectlJson<T = any>(...args: string[]): T {
