@@ -174,7 +174,13 @@ describe("faults", () => {
     copyFileSync(kubeconfig(), secretKubeconfig);
     const current = execFileSync("kubectl", ["--kubeconfig", secretKubeconfig, "config", "current-context"], { encoding: "utf8" }).trim();
     execFileSync("kubectl", ["--kubeconfig", secretKubeconfig, "config", "rename-context", current, secretContext], { stdio: "ignore" });
-    const { cluster: _ambient, ...config } = stackConfig(NAMESPACE, { type: "ipsec", ipsec: { keyId: 1 } });
+    // Every test rotates the key: agents drop the old one at their next stale-key tick (a minute at
+    // most) instead of after the default 5m, and the verifier waits that out.
+    const { cluster: _ambient, ...config } = stackConfig(
+      NAMESPACE,
+      { type: "ipsec", ipsec: { keyId: 1, keyRotationDuration: "1s" } },
+      { verification: { timeout: "3m", wireCheck: false } },
+    );
     t = await newStack("faults", config);
     // As a user would: `pulumi config set --secret`, the value on stdin.
     for (const [key, value] of [
