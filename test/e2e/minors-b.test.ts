@@ -1,0 +1,4 @@
+/** Half of the supported minors' matrix (minorMatrix.ts); the other half runs beside it. */
+import { minorMatrix } from "./minorMatrix";
+
+minorMatrix(1);
