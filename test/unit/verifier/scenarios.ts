@@ -5,7 +5,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const FIXTURES = join(__dirname, '../../fixtures/agents');
-export const STANDIN = join(__dirname, '../../e2e/standin');
+// The fake cluster's stand-ins for the wire check's commands (the e2e tests use test/sim instead).
+export const STANDIN = join(__dirname, 'standin');
 
 export interface ScenarioNode {
   name: string;
