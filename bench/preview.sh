@@ -29,7 +29,7 @@ TS
 
 step "deploy both programs"
 pulumi stack init bench >/dev/null
-at_exit "rm -f Pulumi.bench.yaml"
+at_exit rm -f Pulumi.bench.yaml
 cat >> Pulumi.bench.yaml <<YAML
 config:
   cilium-encryption:encryption: {type: ipsec, ipsec: {keyId: 1}}

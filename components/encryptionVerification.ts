@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { hostEnv, resolvePath } from "../config/files";
 import { isKubeconfigContents } from "../config/settings";
+import { CONTEXT_ENV } from "../verifier/args";
 import { verifierFlags, type VerifierInvocation } from "../verifier/invocation";
 
 export interface EncryptionVerificationArgs {
@@ -21,23 +22,20 @@ export function shellJoin(argv: string[]): string {
   return argv.map((a) => (/^[\w./:=@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
 }
 
-export const CONTEXT_ENV = "CILIUM_ENCRYPTION_CONTEXT";
 export const KUBECONFIG_DATA_ENV = "CILIUM_ENCRYPTION_KUBECONFIG_DATA";
 
 /**
  * The verification command line and its environment. The command line is stored in state and shown
  * in previews, so the connection settings travel in the environment instead: a kubeconfig path as
  * KUBECONFIG (kubectl reads it), inline contents through a private temporary file, the context as a
- * variable the shell expands.
+ * variable the verifier reads.
  */
 export function verifierCommand(inv: VerifierInvocation, where: { home: string; cwd: string }): { create: string; environment: Record<string, string> } {
   const { kubeconfig, context, ...rest } = inv;
   const environment: Record<string, string> = {};
   let create = shellJoin(["node", "--import", "tsx", "verifier/main.ts", ...verifierFlags(rest)]);
-  if (context !== undefined) {
-    environment[CONTEXT_ENV] = context;
-    create += ` --context="$${CONTEXT_ENV}"`;
-  }
+  // The verifier reads it from there itself: as an argument it would show in every process listing.
+  if (context !== undefined) environment[CONTEXT_ENV] = context;
   if (kubeconfig !== undefined && isKubeconfigContents(kubeconfig)) {
     environment[KUBECONFIG_DATA_ENV] = kubeconfig;
     create =

@@ -19,7 +19,7 @@ rm -rf "$work" && mkdir -p "$work"
 setup_node
 setup_toolchain
 KEEP_CLUSTER=$keep start_cluster "$work"
-$keep || at_exit "rm -f Pulumi.demo.yaml"
+$keep || at_exit rm -f Pulumi.demo.yaml
 setup_pulumi "$work"
 
 step "pulumi up (stack demo)"

@@ -25,12 +25,16 @@ export interface VerifierArgs {
 // Pinned by tag so a run is reproducible; both can be overridden for mirrors/air-gapped clusters.
 // busybox has httpd, wget and sleep; netshoot has tcpdump, iproute2 (ip -j) and iputils ping (-p).
 export const DEFAULT_WORKLOAD_IMAGE = 'docker.io/library/busybox:1.36.1';
-export const DEFAULT_CAPTURE_IMAGE = 'docker.io/nicolaka/netshoot:v0.13';
+// Pinned by digest: the capture pod runs with NET_RAW on every node. The digest of v0.13 as public
+// manifests record it (it could not be checked against the registry from here).
+export const DEFAULT_CAPTURE_IMAGE = 'docker.io/nicolaka/netshoot:v0.13@sha256:a20c2531bf35436ed3766cd6cfe89d352b050ccc4d7005ce6400adf97503da1b';
 
 // Agents asked at once. Every query is one `kubectl exec`, a stream through the API server to the
 // node's kubelet; 16 keeps a 1,000-node cluster to a few dozen rounds of streams without crowding
 // the API server's long-running requests.
 export const DEFAULT_CONCURRENCY = 16;
+/** Where the verification Command puts a kubeconfig context (secret config must stay off command lines). */
+export const CONTEXT_ENV = 'CILIUM_ENCRYPTION_CONTEXT';
 
 export class ArgsError extends Error {
   override name = 'ArgsError';
@@ -173,7 +177,8 @@ export function argsFromFlags(f: FlagValues): VerifierArgs {
     namespace,
     ciliumVersion,
     kubeconfig: optional('kubeconfig'),
-    context: optional('context'),
+    // The verification Command passes a context in its environment, never on a command line.
+    context: optional('context') ?? (process.env[CONTEXT_ENV] || null),
     timeoutSeconds: f.timeout === undefined ? 600 : seconds('timeout', f.timeout, 1, 86400),
     wireCheck: f['wire-check'] === undefined ? true : oneOf('wire-check', f['wire-check'], ['on', 'off'] as const) === 'on',
     nodeEncryption: bool('node-encryption'),

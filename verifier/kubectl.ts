@@ -1,4 +1,8 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
 
 // The only place that starts processes. Always argv arrays (no shell), and nothing secret is
 // ever passed: the verifier reads no Secret.
@@ -35,10 +39,31 @@ export interface KubectlConfig {
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 
+/**
+ * The kubeconfig the verifier's kubectl runs with, when a context is asked for. kubectl takes a
+ * context only as --context, which every process listing on the machine shows, and a context name
+ * can be secret config: so the context becomes the current-context of a private copy of the
+ * kubeconfig (mode 600, removed when the verifier exits).
+ */
+export function kubeconfigForContext(cfg: KubectlConfig): string {
+  const binary = cfg.binary ?? 'kubectl';
+  const raw = execFileSync(binary, [...(cfg.kubeconfig ? [`--kubeconfig=${cfg.kubeconfig}`] : []), 'config', 'view', '--raw', '--flatten', '-o', 'yaml'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const doc = (parse(raw) ?? {}) as { contexts?: Array<{ name?: string }>; 'current-context'?: string };
+  if (!(doc.contexts ?? []).some((c) => c.name === cfg.context)) throw new Error('the kubeconfig has no such context (see --context)');
+  doc['current-context'] = cfg.context!;
+  const dir = mkdtempSync(join(tmpdir(), 'cilium-encryption-verify-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'kubeconfig');
+  writeFileSync(file, stringify(doc), { mode: 0o600 });
+  return file;
+}
+
 export function createKubectl(cfg: KubectlConfig): Kubectl {
-  const global: string[] = [];
-  if (cfg.kubeconfig) global.push(`--kubeconfig=${cfg.kubeconfig}`);
-  if (cfg.context) global.push(`--context=${cfg.context}`);
+  const kubeconfig = cfg.context ? kubeconfigForContext(cfg) : cfg.kubeconfig;
+  const global = kubeconfig ? [`--kubeconfig=${kubeconfig}`] : [];
   const binary = cfg.binary ?? 'kubectl';
 
   const start = (args: readonly string[], opts: RunOptions = {}): BackgroundProcess => {

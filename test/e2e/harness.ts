@@ -185,6 +185,6 @@ export function helmUpgradeOutOfBand(namespace: string, changeValues: (values: a
     metadata: { name: `sh.helm.release.v1.cilium.v${version}`, namespace, labels: { owner: "helm", name: "cilium", status: "deployed", version: String(version) } },
     data: { release: Buffer.from(encoded).toString("base64") },
   };
-  execFileSync("kubectl", ["--kubeconfig", kubeconfig(), "apply", "-f", "-"], { input: JSON.stringify(secret), stdio: ["pipe", "ignore", "pipe"] });
+  execFileSync("kubectl", ["--kubeconfig", kubeconfig(), "create", "-f", "-"], { input: JSON.stringify(secret), stdio: ["pipe", "ignore", "pipe"] });
   kubectl("label", "secret", "-n", namespace, current.metadata.name, "status=superseded", "--overwrite");
 }

@@ -21,6 +21,7 @@ writeFileSync(
   `#!/bin/sh
 printf '%s\\0' "$@" > "${out}.args"
 printf '%s' "$KUBECONFIG" > "${out}.path"
+printf '%s' "$CILIUM_ENCRYPTION_CONTEXT" > "${out}.context"
 cat "$KUBECONFIG" > "${out}.kubeconfig"
 ls -l "$KUBECONFIG" | cut -c1-10 > "${out}.mode"
 exit 3
@@ -35,18 +36,19 @@ function runCommand(inv: VerifierInvocation) {
   const { create, environment } = verifierCommand(inv, where);
   const res = spawnSync("/bin/sh", ["-c", create], { env: { PATH: `${dir}:/usr/bin:/bin`, ...environment }, cwd: dir });
   const args = readFileSync(`${out}.args`, "utf8").split("\0").slice(0, -1);
-  return { create, status: res.status, args, path: readFileSync(`${out}.path`, "utf8"), kubeconfig: readFileSync(`${out}.kubeconfig`, "utf8"), mode: readFileSync(`${out}.mode`, "utf8").trim() };
+  return { create, status: res.status, args, context: readFileSync(`${out}.context`, "utf8"), path: readFileSync(`${out}.path`, "utf8"), kubeconfig: readFileSync(`${out}.kubeconfig`, "utf8"), mode: readFileSync(`${out}.mode`, "utf8").trim() };
 }
 
 // Environment variables cannot hold NUL; everything else must come through.
 const text = fc.string({ unit: "binary", minLength: 1, maxLength: 40 }).filter((s) => !s.includes("\0"));
 
 describe("verification command", () => {
-  it("hands any context name to the verifier unchanged, outside the stored command line (property)", () => {
+  it("hands any context name to the verifier unchanged, in its environment, never in an argument (property)", () => {
     fc.assert(
       fc.property(text, (context) => {
         const r = runCommand({ ...base, context, kubeconfig: join(dir, "node") });
-        assert.equal(r.args.at(-1), `--context=${context}`);
+        assert.equal(r.context, context);
+        assert.ok(!r.args.some((a) => a.startsWith("--context")), "the context is an argument: every process listing shows it");
         assert.equal(r.create, verifierCommand({ ...base, context: "other", kubeconfig: join(dir, "node") }, where).create, "the command line depends on the context");
         assert.equal(r.status, 3, "the verifier's exit status is the command's");
       }),

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { kubeconfigForContext } from '../../../verifier/kubectl';
+
+const dir = mkdtempSync(join(tmpdir(), 'kubectl-context-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const kubeconfig = join(dir, 'config');
+writeFileSync(
+  kubeconfig,
+  `apiVersion: v1
+kind: Config
+clusters:
+- {name: a, cluster: {server: "https://127.0.0.1:1"}}
+- {name: b, cluster: {server: "https://127.0.0.1:2"}}
+users:
+- {name: u, user: {token: t}}
+contexts:
+- {name: one, context: {cluster: a, user: u}}
+- {name: "secret ctx", context: {cluster: b, user: u}}
+current-context: one
+`,
+);
+
+describe('kubectl context', () => {
+  it('becomes the current-context of a private copy of the kubeconfig, so it is never a kubectl argument', () => {
+    const file = kubeconfigForContext({ kubeconfig, context: 'secret ctx' });
+    const doc = parse(readFileSync(file, 'utf8'));
+    assert.equal(doc['current-context'], 'secret ctx');
+    assert.equal(doc.clusters.length, 2, 'the whole kubeconfig is kept');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+  });
+
+  it('refuses a context the kubeconfig does not have, without naming it', () => {
+    assert.throws(() => kubeconfigForContext({ kubeconfig, context: 'ctx-that-is-not-there' }), (e: Error) => !e.message.includes('ctx-that-is-not-there') && /no such context/.test(e.message));
+  });
+});
