@@ -2,7 +2,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { hostEnv } from "./files";
 import { ConfigError, isKubeconfigContents, parseSettings, type Settings } from "./settings";
-import { transitionProblems, type DeployedState } from "./transitions";
 
 /**
  * Config keys the user set with `--secret`. The SDK knows them (the language host passes
@@ -43,25 +42,4 @@ export function clusterProviderArgs(settings: Settings): { kubeconfig?: pulumi.I
     ...(kubeconfig === undefined ? {} : { kubeconfig: wrap(kubeconfig, settings.clusterIsSecret || isKubeconfigContents(kubeconfig)) }),
     ...(context === undefined ? {} : { context: wrap(context, settings.clusterIsSecret) }),
   };
-}
-
-/** Outputs of this stack's last update, read through a reference to itself. */
-async function deployedState(): Promise<DeployedState> {
-  const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
-  const read = async (name: string) => (await self.getOutputDetails(name)).value as unknown;
-  const [mode, keyId, ipsecAlgorithm, ipsecSecretProtected] = await Promise.all(
-    ["mode", "keyId", "ipsecAlgorithm", "ipsecSecretProtected"].map(read),
-  );
-  return {
-    ...(typeof mode === "string" ? { mode } : {}),
-    ...(typeof keyId === "number" ? { keyId } : {}),
-    ...(typeof ipsecAlgorithm === "string" ? { ipsecAlgorithm } : {}),
-    ...(typeof ipsecSecretProtected === "boolean" ? { ipsecSecretProtected } : {}),
-  };
-}
-
-/** Refuses changes that break a live cluster (mode switch, key id jumps, algorithm change). */
-export async function checkTransitions(settings: Settings): Promise<void> {
-  const problems = transitionProblems(await deployedState(), settings);
-  if (problems.length > 0) throw new pulumi.RunError(`refusing this change:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
 }

@@ -4,7 +4,11 @@
  */
 import { randomBytes } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { useClusterReader } from "../../adopt/cluster";
 import { PROJECT } from "../../config/settings";
+
+// Unit tests never reach a cluster: the program sees one without Cilium unless a test gives another.
+useClusterReader(async () => ({ agents: [] }));
 
 export interface Registered {
   type: string;
