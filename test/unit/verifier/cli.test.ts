@@ -36,7 +36,12 @@ describe('verifier/main.ts as the Pulumi Command runs it', () => {
     assert.deepEqual([report.verdict, report.schemaVersion, report.nodeCounts.ok], ['verified', 2, 3]);
     assert.match(r.stderr, /VERIFIED: ipsec encryption is on and working \(exit 0\)/);
     assert.match(r.stderr, /nodes: 3 ok, 0 failed, 0 not verified, 0 with warnings/);
-    assert.ok(calls(r.dir).every((a) => a[0] === '--kubeconfig=/tmp/none.kubeconfig' && a[1] === '--context=e2e'));
+    // The context goes into a private kubeconfig copy read from the given one, never onto a command line.
+    const [view, ...rest] = calls(r.dir);
+    assert.deepEqual(view, ['--kubeconfig=/tmp/none.kubeconfig', 'config', 'view', '--raw', '--flatten', '-o', 'yaml']);
+    const own = rest[0]![0]!;
+    assert.match(own, /^--kubeconfig=.*cilium-encryption-verify-.*\/kubeconfig$/);
+    assert.ok(rest.every((a) => a[0] === own && !a.some((x) => x.includes('e2e'))));
   });
 
   it('not encrypted: exit 1, a short digest on stdout (it becomes the error of pulumi up), the full report in --report-file', () => {

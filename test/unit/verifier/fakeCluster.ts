@@ -95,6 +95,10 @@ export function handleKubectl(dir: string, argv: readonly string[], input: strin
   const [verb, ...more] = dashdash >= 0 ? rest.slice(0, dashdash) : rest;
   const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
 
+  if (verb === 'config' && more[0] === 'view') {
+    // What kubectl prints of the kubeconfig it was given: one context, named e2e.
+    return ok('apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: e2e, context: {cluster: c, user: u}}]\n');
+  }
   if (verb === 'get') {
     const kind = more[0];
     if (kind === 'daemonset') {
