@@ -50,7 +50,11 @@ export async function readCluster(kubectl: Kubectl, settings: Settings): Promise
   const { namespace, releaseName, version } = settings.cilium;
   const secretConnection = settings.clusterIsSecret;
   const [records, daemonSets, secret] = await Promise.all([
-    getJson<{ items: StorageSecret[] }>(kubectl, ["get", "secrets", "--namespace", namespace, "--selector", `owner=helm,name=${releaseName}`], secretConnection),
+    getJson<{ items: StorageSecret[] }>(
+      kubectl,
+      ["get", "secrets", "--namespace", namespace, "--selector", `owner=helm,name=${releaseName}`],
+      secretConnection,
+    ),
     // The agent DaemonSet carries k8s-app: cilium in every supported chart (templates/cilium-agent/daemonset.yaml, v1.16.19 to v1.20.2).
     getJson<{ items: Array<{ metadata: ObjectMeta }> }>(kubectl, ["get", "daemonsets", "--all-namespaces", "--selector", "k8s-app=cilium"], secretConnection),
     getJson<{ data?: Record<string, string> }>(kubectl, ["get", "secret", IPSEC_SECRET_NAME, "--namespace", namespace, "--ignore-not-found"], secretConnection),

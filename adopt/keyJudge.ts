@@ -3,7 +3,7 @@
  * say whether the program can replace it by a rotation. Messages never contain key material.
  */
 import { atLeast, type CiliumVersion } from "../encryption/ciliumVersion";
-import { ICV_BITS, KeyLineError, parseKeyLine, type IpsecAlgorithm } from "../encryption/keyLine";
+import { ICV_BITS, type IpsecAlgorithm, KeyLineError, parseKeyLine } from "../encryption/keyLine";
 
 export type KeyJudgement =
   | { kind: "keep"; keyId: number; algorithm: IpsecAlgorithm }

@@ -4,10 +4,11 @@
  * release the stack holds, or refuse with what to do. Pure: the cluster and the stack's last outputs
  * come in as data. The key line stays an opaque value `L` (a secret Output in the program).
  */
-import { ciliumValues, encryptionValues, type Values } from "../encryption/helmValues";
-import { nextKeyId, type IpsecAlgorithm } from "../encryption/keyLine";
+
 import { encryptionValuesInput, IPSEC_KEY_FILE, IPSEC_SECRET_NAME, PROJECT, type Settings } from "../config/settings";
 import type { DeployedState } from "../config/transitions";
+import { ciliumValues, encryptionValues, type Values } from "../encryption/helmValues";
+import { type IpsecAlgorithm, nextKeyId } from "../encryption/keyLine";
 import type { HelmRelease } from "./helmRecord";
 import type { KeyJudgement } from "./keyJudge";
 import { adoptedValues, describeChanges, valueChanges } from "./values";
@@ -104,10 +105,14 @@ function liveReleaseProblems(settings: Settings, live: HelmRelease, holds: boole
   const where = `${namespace}/${releaseName}`;
   const problems: string[] = [];
   if (!holds && !ADOPTABLE.has(live.status)) {
-    problems.push(`the Helm release ${where} is ${live.status}; finish or roll back that operation with helm (helm history ${releaseName} -n ${namespace}) before the program adopts it`);
+    problems.push(
+      `the Helm release ${where} is ${live.status}; finish or roll back that operation with helm (helm history ${releaseName} -n ${namespace}) before the program adopts it`,
+    );
   }
   if (!holds && live.chartName !== "cilium") {
-    problems.push(`the Helm release ${where} is of the chart ${JSON.stringify(live.chartName)}, not cilium; set ${PROJECT}:cilium.releaseName to Cilium's release`);
+    problems.push(
+      `the Helm release ${where} is of the chart ${JSON.stringify(live.chartName)}, not cilium; set ${PROJECT}:cilium.releaseName to Cilium's release`,
+    );
   }
   if (live.chartVersion !== version.text && !allowChartUpgrade) {
     problems.push(
@@ -117,7 +122,10 @@ function liveReleaseProblems(settings: Settings, live: HelmRelease, holds: boole
   }
   const liveIpsec = isObject(live.config.encryption) ? live.config.encryption.ipsec : undefined;
   if (!holds && liveMode(live.config) === "ipsec" && isObject(liveIpsec)) {
-    for (const [key, ourValue] of [["secretName", IPSEC_SECRET_NAME], ["keyFile", IPSEC_KEY_FILE]] as const) {
+    for (const [key, ourValue] of [
+      ["secretName", IPSEC_SECRET_NAME],
+      ["keyFile", IPSEC_KEY_FILE],
+    ] as const) {
       if (liveIpsec[key] !== undefined && liveIpsec[key] !== ourValue) {
         problems.push(
           `the release ${where} runs IPsec with encryption.ipsec.${key} ${JSON.stringify(liveIpsec[key])}; the program keeps the key in the Secret ` +
@@ -153,7 +161,9 @@ export function planAdoption<L>(settings: Settings, memory: DeployedState, clust
   } else {
     problems.push(...liveReleaseProblems(settings, live, holds));
     const adopted = adoptedValues(version, live.config, settings.cilium.values, ours);
-    problems.push(...adopted.problems.map((p) => `the release ${where} sets ${p}; the program changes only the encryption values, so change that with helm first`));
+    problems.push(
+      ...adopted.problems.map((p) => `the release ${where} sets ${p}; the program changes only the encryption values, so change that with helm first`),
+    );
     const changes = valueChanges(live.config, adopted.values);
     const kept = valueChanges({}, live.config).length - changes.filter((c) => "before" in c).length;
     const lines = describeChanges(changes, adopted.removed);

@@ -32,8 +32,8 @@ function fromLeaves(leaves: Array<[string[], unknown]>): Values {
 
 /** Leaf paths as key arrays, so keys that contain dots survive. */
 function leaves(values: Values, prefix: string[] = []): Array<[string[], unknown]> {
-  return Object.entries(values).flatMap(([k, v]): Array<[string[], unknown]> =>
-    isObject(v) && Object.keys(v).length > 0 ? leaves(v, [...prefix, k]) : [[[...prefix, k], v]],
+  return Object.entries(values).flatMap(
+    ([k, v]): Array<[string[], unknown]> => (isObject(v) && Object.keys(v).length > 0 ? leaves(v, [...prefix, k]) : [[[...prefix, k], v]]),
   );
 }
 

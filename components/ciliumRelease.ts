@@ -1,8 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { type ChartSource, helmChart } from "../config/settings";
 import type { CiliumVersion } from "../encryption/ciliumVersion";
 import type { Values } from "../encryption/helmValues";
-import { helmChart, type ChartSource } from "../config/settings";
 
 export interface CiliumReleaseArgs {
   /** Helm release name (cilium-cli and Cilium's docs use "cilium"). */

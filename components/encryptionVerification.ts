@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostEnv, resolvePath } from "../config/files";
 import { isKubeconfigContents } from "../config/settings";
 import { CONTEXT_ENV } from "../verifier/args";
-import { verifierFlags, type VerifierInvocation } from "../verifier/invocation";
+import { type VerifierInvocation, verifierFlags } from "../verifier/invocation";
 
 export interface EncryptionVerificationArgs {
   /** What to verify and where; the verifier's own flags. */
@@ -38,9 +38,7 @@ export function verifierCommand(inv: VerifierInvocation, where: { home: string; 
   if (context !== undefined) environment[CONTEXT_ENV] = context;
   if (kubeconfig !== undefined && isKubeconfigContents(kubeconfig)) {
     environment[KUBECONFIG_DATA_ENV] = kubeconfig;
-    create =
-      `umask 077 && kc=$(mktemp) && trap 'rm -f "$kc"' EXIT && printf '%s' "$${KUBECONFIG_DATA_ENV}" > "$kc" && ` +
-      `KUBECONFIG="$kc" ${create}`;
+    create = `umask 077 && kc=$(mktemp) && trap 'rm -f "$kc"' EXIT && printf '%s' "$${KUBECONFIG_DATA_ENV}" > "$kc" && ` + `KUBECONFIG="$kc" ${create}`;
   } else if (kubeconfig !== undefined) {
     environment.KUBECONFIG = resolvePath(where, kubeconfig);
   }

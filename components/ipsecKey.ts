@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { buildKeyLine, pskBytes, type IpsecAlgorithm } from "../encryption/keyLine";
+import { buildKeyLine, type IpsecAlgorithm, pskBytes } from "../encryption/keyLine";
 
 export interface IpsecKeyArgs {
   /** Cilium's release namespace: the agent DaemonSet mounts the Secret from there, nowhere else. */

@@ -4,18 +4,18 @@
  * before any resource is registered. A value under a key the user marked secret is never echoed.
  */
 import { z } from "zod";
-import { IPSEC_ALGORITHM_NAMES, isKeyId, type IpsecAlgorithm } from "../encryption/keyLine";
-import { parseCiliumVersion, type CiliumVersion } from "../encryption/ciliumVersion";
+import { type CiliumVersion, parseCiliumVersion } from "../encryption/ciliumVersion";
 import { ceilSeconds, MAX_GO_DURATION_TEXT, parseGoDuration } from "../encryption/goDuration";
 import {
+  type EncryptionValuesInput,
   encryptionValues,
   IPSEC_STRICT_MODE_MIN_MINOR,
-  userValueProblems,
-  type EncryptionValuesInput,
   type StrictMode,
+  userValueProblems,
   type Values,
   type WireguardEncryption,
 } from "../encryption/helmValues";
+import { IPSEC_ALGORITHM_NAMES, type IpsecAlgorithm, isKeyId } from "../encryption/keyLine";
 import { hostEnv, readLocalChart, resolvePath, type SettingsEnv } from "./files";
 
 export const PROJECT = "cilium-encryption";
@@ -126,9 +126,7 @@ const persistentKeepalive = goDuration((ns) =>
     : `must be 0s (off) or a whole number of seconds up to ${MAX_KEEPALIVE_SECONDS}s: the kernel takes the interval as a 16-bit count of seconds and Cilium passes it on unchecked`,
 );
 const verificationTimeout = goDuration((ns) =>
-  ns > 0n && ceilSeconds(ns) <= VERIFIER_MAX_TIMEOUT_SECONDS
-    ? undefined
-    : `must be from 1s to 24h (${VERIFIER_MAX_TIMEOUT_SECONDS}s, the verifier's limit)`,
+  ns > 0n && ceilSeconds(ns) <= VERIFIER_MAX_TIMEOUT_SECONDS ? undefined : `must be from 1s to 24h (${VERIFIER_MAX_TIMEOUT_SECONDS}s, the verifier's limit)`,
 );
 
 const ipv4Cidr = z
@@ -139,15 +137,15 @@ const ipv4Cidr = z
 const dnsLabel = z
   .string({ error: (iss) => `must be a Kubernetes namespace name, ${got(iss.input)}` })
   .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { error: (iss) => `must be a Kubernetes namespace name (RFC 1123 label), ${got(iss.input)}` });
-const releaseName = z
-  .string({ error: (iss) => `must be a Helm release name, ${got(iss.input)}` })
-  .regex(/^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$/, {
-    error: (iss) => `must be a Helm release name: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 53 characters, ${got(iss.input)}`,
+const releaseName = z.string({ error: (iss) => `must be a Helm release name, ${got(iss.input)}` }).regex(/^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$/, {
+  error: (iss) =>
+    `must be a Helm release name: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 53 characters, ${got(iss.input)}`,
+});
+const chartRepo = z
+  .string({ error: (iss) => `must be an https:// or oci:// URL, ${got(iss.input)}` })
+  .refine((v) => /^(https|oci):\/\/[^\s/]+/.test(v) && URL.canParse(v), {
+    error: (iss) => `must be an https:// or oci:// URL of a chart repository (plain http lets anyone on the path swap the chart), ${got(iss.input)}`,
   });
-const chartRepo = z.string({ error: (iss) => `must be an https:// or oci:// URL, ${got(iss.input)}` }).refine(
-  (v) => /^(https|oci):\/\/[^\s/]+/.test(v) && URL.canParse(v),
-  { error: (iss) => `must be an https:// or oci:// URL of a chart repository (plain http lets anyone on the path swap the chart), ${got(iss.input)}` },
-);
 const chartName = z
   .string({ error: (iss) => `must be a chart name, ${got(iss.input)}` })
   .regex(/^[a-z0-9][a-z0-9._-]*$/, { error: (iss) => `must be a chart name (lowercase letters, digits, ".", "_", "-"), ${got(iss.input)}` });
@@ -221,7 +219,10 @@ function strictModeProblems(base: string, strictMode: RawStrict, show: Show, war
   if (strictMode.enabled !== true) {
     for (const leaf of ["cidr", "allowRemoteNodeIdentities"] as const) {
       if (strictMode[leaf] !== undefined) {
-        problems.push([`${base}.${leaf}`, `is set, but ${base}.enabled is not true, so strict mode stays off and this does nothing; set enabled: true or remove it`]);
+        problems.push([
+          `${base}.${leaf}`,
+          `is set, but ${base}.enabled is not true, so strict mode stays off and this does nothing; set enabled: true or remove it`,
+        ]);
       }
     }
     return problems;
@@ -237,7 +238,10 @@ function strictModeProblems(base: string, strictMode: RawStrict, show: Show, war
       "Cilium agents refuse to start when a node's IPv4 address lies inside the strict-mode CIDR and allowRemoteNodeIdentities is false " +
       "(pkg/datapath/linux/config/config.go)";
     if (strictMode.cidr.endsWith("/0")) {
-      problems.push([`${base}.cidr`, `${show(strictMode.cidr)} contains every node address; ${refusal}; use the pod CIDR or set allowRemoteNodeIdentities: true`]);
+      problems.push([
+        `${base}.cidr`,
+        `${show(strictMode.cidr)} contains every node address; ${refusal}; use the pod CIDR or set allowRemoteNodeIdentities: true`,
+      ]);
     } else {
       warnings.push(
         `${PROJECT}:${base}: ${refusal}: make sure ${show(strictMode.cidr)} holds pod addresses only, or set allowRemoteNodeIdentities: true ` +

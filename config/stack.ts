@@ -11,7 +11,9 @@ import { ConfigError, isKubeconfigContents, parseSettings, type Settings } from 
 function secretConfigKeys(keys: string[]): string[] {
   const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
   if (typeof isConfigSecret !== "function") {
-    throw new Error("@pulumi/pulumi no longer provides runtime.isConfigSecret, so secret config cannot be kept secret; pin the SDK version this program was tested with");
+    throw new Error(
+      "@pulumi/pulumi no longer provides runtime.isConfigSecret, so secret config cannot be kept secret; pin the SDK version this program was tested with",
+    );
   }
   return keys.filter((k) => isConfigSecret(k));
 }

@@ -6,8 +6,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
-import { CommandError, LocalWorkspace, StackNotFoundError, type EngineEvent } from "@pulumi/pulumi/automation";
-import { driftFromEvents, formatReport, hasDrift, mergeDrift, type DriftReport } from "./report";
+import { CommandError, type EngineEvent, LocalWorkspace, StackNotFoundError } from "@pulumi/pulumi/automation";
+import { type DriftReport, driftFromEvents, formatReport, hasDrift, mergeDrift } from "./report";
 
 export const EXIT = { clean: 0, error: 1, drift: 2 } as const;
 

@@ -75,8 +75,7 @@ function containsMask(v: unknown): boolean {
   return false;
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === "object" && !Array.isArray(v) && !isSecretValue(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v) && !isSecretValue(v);
 
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;

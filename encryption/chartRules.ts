@@ -111,7 +111,8 @@ export function agentOverrideProblems(version: CiliumVersion, user: Values, show
   const extraConfig = at(user, "extraConfig");
   if (isObject(extraConfig)) {
     for (const [option, value] of Object.entries(extraConfig)) {
-      if (owned.has(option)) problems.push(`extraConfig.${option}: set to ${show(value)}, but this agent option is rendered from the encryption values; ${why}`);
+      if (owned.has(option))
+        problems.push(`extraConfig.${option}: set to ${show(value)}, but this agent option is rendered from the encryption values; ${why}`);
     }
   }
   const extraArgs = at(user, "extraArgs");
@@ -147,15 +148,21 @@ export function agentStartProblems(version: CiliumVersion, mode: Mode, user: Val
     // cilium v1.16.19–v1.18.11 daemon/cmd/daemon_main.go, v1.19.7/v1.20.2 daemon/cmd/daemon.go:
     // "IPSec cannot be used with the host firewall."
     if (truthy(effective(user, "enable-host-firewall", () => at(user, "hostFirewall.enabled")))) {
-      problems.push(`${source(user, "enable-host-firewall", "hostFirewall.enabled")}: Cilium agents refuse to start with the host firewall and IPsec together; turn one off (WireGuard works with the host firewall)`);
+      problems.push(
+        `${source(user, "enable-host-firewall", "hostFirewall.enabled")}: Cilium agents refuse to start with the host firewall and IPsec together; turn one off (WireGuard works with the host firewall)`,
+      );
     }
     const ipam = ipamMode(user);
     // cilium v1.16.19/v1.17.16 daemon/cmd/daemon_main.go: multi-pool IPAM refuses IPsec outright;
     // v1.18.11: "IPAM mode multi-pool with enable-ipsec is supported only in tunnel mode"; no check from v1.19.
     if (ipam === "multi-pool" && version.minor <= 17) {
-      problems.push(`${source(user, "ipam", "ipam.mode")}: Cilium ${version.major}.${version.minor} agents refuse multi-pool IPAM with IPsec; use another IPAM mode, WireGuard, or Cilium 1.18 or later`);
+      problems.push(
+        `${source(user, "ipam", "ipam.mode")}: Cilium ${version.major}.${version.minor} agents refuse multi-pool IPAM with IPsec; use another IPAM mode, WireGuard, or Cilium 1.18 or later`,
+      );
     } else if (ipam === "multi-pool" && version.minor === 18 && routingMode(version, user) !== "tunnel") {
-      problems.push(`${source(user, "ipam", "ipam.mode")}: Cilium 1.18 agents accept multi-pool IPAM with IPsec only in tunnel mode, and the routing mode is native; use tunnel mode, WireGuard, or Cilium 1.19 or later`);
+      problems.push(
+        `${source(user, "ipam", "ipam.mode")}: Cilium 1.18 agents accept multi-pool IPAM with IPsec only in tunnel mode, and the routing mode is native; use tunnel mode, WireGuard, or Cilium 1.19 or later`,
+      );
     }
     // daemon_main.go (v1.16–v1.18) / daemon.go (v1.19–v1.20): "IPSec requires DNS proxy transparent mode
     // to be enabled" when the L7 proxy is on. The chart turns transparent mode on by default only
@@ -163,7 +170,11 @@ export function agentStartProblems(version: CiliumVersion, mode: Mode, user: Val
     const l7 = effective(user, "enable-l7-proxy", () => at(user, "l7Proxy")) !== "false";
     // $cniChainingMode: cni.chainingMode, else "generic-veth" when cni.chainingTarget is set, else "none".
     const chainingMode = at(user, "cni.chainingMode") ?? ((at(user, "cni.chainingTarget") ?? null) === null ? "none" : "generic-veth");
-    const transparent = effective(user, "dnsproxy-enable-transparent-mode", () => at(user, "dnsProxy.enableTransparentMode") ?? (chainingMode === "none" ? true : undefined));
+    const transparent = effective(
+      user,
+      "dnsproxy-enable-transparent-mode",
+      () => at(user, "dnsProxy.enableTransparentMode") ?? (chainingMode === "none" ? true : undefined),
+    );
     if (l7 && !truthy(transparent)) {
       problems.push(
         `${source(user, "dnsproxy-enable-transparent-mode", "dnsProxy.enableTransparentMode")}: Cilium agents refuse IPsec with the L7 proxy unless the DNS proxy runs in transparent mode ` +

@@ -12,8 +12,8 @@ export const MAX_GO_DURATION_TEXT = "2562047h47m16.854775807s";
 const UNIT_NS: Record<string, bigint> = {
   ns: 1n,
   us: 1_000n,
-  "µs": 1_000n,
-  "μs": 1_000n,
+  µs: 1_000n,
+  μs: 1_000n,
   ms: 1_000_000n,
   s: 1_000_000_000n,
   m: 60_000_000_000n,

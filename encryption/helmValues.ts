@@ -159,7 +159,9 @@ export function userValueProblems(version: CiliumVersion, ours: Values, user: Va
     const owned = [...ourLeaves.keys()].find((p) => p === path || p.startsWith(`${path}.`) || path.startsWith(`${p}.`));
     if (owned !== undefined) {
       if (owned === path && JSON.stringify(ourLeaves.get(path)) === JSON.stringify(value)) continue;
-      problems.push(`${path}: set to ${show(value)}, but the encryption settings require ${owned} = ${JSON.stringify(ourLeaves.get(owned))}; change it through the stack's encryption config instead`);
+      problems.push(
+        `${path}: set to ${show(value)}, but the encryption settings require ${owned} = ${JSON.stringify(ourLeaves.get(owned))}; change it through the stack's encryption config instead`,
+      );
       continue;
     }
     if (!path.startsWith("encryption.") && path !== "encryption") continue;
@@ -169,7 +171,9 @@ export function userValueProblems(version: CiliumVersion, ours: Values, user: Va
     }
     const belongs = known.get(path);
     if (belongs === undefined) {
-      problems.push(`${path}: not a value of the Cilium ${version.major}.${version.minor} chart's encryption section; known: ${[...known.keys()].sort().join(", ")}`);
+      problems.push(
+        `${path}: not a value of the Cilium ${version.major}.${version.minor} chart's encryption section; known: ${[...known.keys()].sort().join(", ")}`,
+      );
     } else if (belongs !== "both" && belongs !== mode) {
       problems.push(`${path}: a ${belongs} option, but encryption.type is ${mode}`);
     } else {

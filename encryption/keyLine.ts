@@ -71,9 +71,7 @@ export function buildKeyLine(keyId: number, algorithm: IpsecAlgorithm, hex: stri
   const line = `${keyId}+ ${spec.aeadName} ${hex} ${ICV_BITS}`;
   const parsed = parseKeyLine(line);
   if (parsed.algorithm !== algorithm) {
-    throw new KeyLineError(
-      `key material is ${hex.length / 2} bytes, ${algorithm} needs ${pskBytes(algorithm)} (AES key + ${SALT_BYTES}-byte salt)`,
-    );
+    throw new KeyLineError(`key material is ${hex.length / 2} bytes, ${algorithm} needs ${pskBytes(algorithm)} (AES key + ${SALT_BYTES}-byte salt)`);
   }
   return line;
 }

@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseDocument } from "yaml";
-import { IPSEC_SECRET_NAME, parseSettings, PROJECT } from "../config/settings";
+import { IPSEC_SECRET_NAME, PROJECT, parseSettings } from "../config/settings";
 import { readStackConfig, stackFilePath } from "../config/stackFile";
 import { nextKeyId, pskBytes } from "../encryption/keyLine";
 

@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
-import { requireCiliumVersion, type CiliumVersion } from '../encryption/ciliumVersion';
+import { parseArgs } from "node:util";
+import { type CiliumVersion, requireCiliumVersion } from "../encryption/ciliumVersion";
 
-export type EncryptionMode = 'ipsec' | 'wireguard';
+export type EncryptionMode = "ipsec" | "wireguard";
 
 export interface VerifierArgs {
   mode: EncryptionMode;
@@ -24,20 +24,20 @@ export interface VerifierArgs {
 
 // Pinned by tag so a run is reproducible; both can be overridden for mirrors/air-gapped clusters.
 // busybox has httpd, wget and sleep; netshoot has tcpdump, iproute2 (ip -j) and iputils ping (-p).
-export const DEFAULT_WORKLOAD_IMAGE = 'docker.io/library/busybox:1.36.1';
+export const DEFAULT_WORKLOAD_IMAGE = "docker.io/library/busybox:1.36.1";
 // Pinned by digest: the capture pod runs with NET_RAW on every node. The digest of v0.13 as public
 // manifests record it (it could not be checked against the registry from here).
-export const DEFAULT_CAPTURE_IMAGE = 'docker.io/nicolaka/netshoot:v0.13@sha256:a20c2531bf35436ed3766cd6cfe89d352b050ccc4d7005ce6400adf97503da1b';
+export const DEFAULT_CAPTURE_IMAGE = "docker.io/nicolaka/netshoot:v0.13@sha256:a20c2531bf35436ed3766cd6cfe89d352b050ccc4d7005ce6400adf97503da1b";
 
 // Agents asked at once. Every query is one `kubectl exec`, a stream through the API server to the
 // node's kubelet; 16 keeps a 1,000-node cluster to a few dozen rounds of streams without crowding
 // the API server's long-running requests.
 export const DEFAULT_CONCURRENCY = 16;
 /** Where the verification Command puts a kubeconfig context (secret config must stay off command lines). */
-export const CONTEXT_ENV = 'CILIUM_ENCRYPTION_CONTEXT';
+export const CONTEXT_ENV = "CILIUM_ENCRYPTION_CONTEXT";
 
 export class ArgsError extends Error {
-  override name = 'ArgsError';
+  override name = "ArgsError";
 }
 
 export const USAGE = `usage: npm run verify -- --stack <name> [flags to override the stack's]
@@ -65,26 +65,26 @@ stdout: the JSON report when verified, a short JSON digest otherwise; stderr: pr
 exit status: 0 verified, 1 not encrypted, 2 could not verify or bad arguments`;
 
 const OPTIONS = {
-  mode: { type: 'string' },
-  namespace: { type: 'string' },
-  'cilium-version': { type: 'string' },
-  kubeconfig: { type: 'string' },
-  context: { type: 'string' },
-  timeout: { type: 'string' },
-  'wire-check': { type: 'string' },
-  'node-encryption': { type: 'string' },
-  'strict-mode': { type: 'string' },
-  'key-id': { type: 'string' },
-  'poll-interval': { type: 'string' },
-  concurrency: { type: 'string' },
-  'report-file': { type: 'string' },
-  'workload-image': { type: 'string' },
-  'capture-image': { type: 'string' },
-  stack: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
+  mode: { type: "string" },
+  namespace: { type: "string" },
+  "cilium-version": { type: "string" },
+  kubeconfig: { type: "string" },
+  context: { type: "string" },
+  timeout: { type: "string" },
+  "wire-check": { type: "string" },
+  "node-encryption": { type: "string" },
+  "strict-mode": { type: "string" },
+  "key-id": { type: "string" },
+  "poll-interval": { type: "string" },
+  concurrency: { type: "string" },
+  "report-file": { type: "string" },
+  "workload-image": { type: "string" },
+  "capture-image": { type: "string" },
+  stack: { type: "string" },
+  help: { type: "boolean", short: "h" },
 } as const;
 
-export type FlagValues = Partial<Record<Exclude<keyof typeof OPTIONS, 'help'>, string>> & { help?: boolean };
+export type FlagValues = Partial<Record<Exclude<keyof typeof OPTIONS, "help">, string>> & { help?: boolean };
 
 // node:util parseArgs, plus what it lets through: a flag given twice (it keeps the last one).
 export function parseFlags(argv: readonly string[]): FlagValues {
@@ -96,7 +96,7 @@ export function parseFlags(argv: readonly string[]): FlagValues {
   }
   const seen = new Set<string>();
   for (const t of parsed.tokens) {
-    if (t.kind !== 'option') continue;
+    if (t.kind !== "option") continue;
     if (seen.has(t.name)) throw new ArgsError(`--${t.name} given more than once`);
     seen.add(t.name);
   }
@@ -105,7 +105,7 @@ export function parseFlags(argv: readonly string[]): FlagValues {
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new ArgsError(`--${flag} must be one of ${allowed.join(', ')}; got ${JSON.stringify(value)}`);
+  throw new ArgsError(`--${flag} must be one of ${allowed.join(", ")}; got ${JSON.stringify(value)}`);
 }
 
 function seconds(flag: string, value: string, min: number, max: number): number {
@@ -117,7 +117,7 @@ function seconds(flag: string, value: string, min: number, max: number): number 
 }
 
 function nonEmpty(flag: string, value: string): string {
-  if (value.trim() === '' || value.startsWith('-')) {
+  if (value.trim() === "" || value.startsWith("-")) {
     throw new ArgsError(`--${flag} needs a value, got ${JSON.stringify(value)}`);
   }
   return value;
@@ -128,8 +128,8 @@ function nonEmpty(flag: string, value: string): string {
 const IPSEC_MAX_KEY_ID = 15;
 
 function ipsecKeyId(mode: EncryptionMode, value: string): number {
-  if (mode !== 'ipsec') {
-    throw new ArgsError('--key-id is for IPsec only: WireGuard agents announce no key id of their own (their CiliumNode carries the constant 255)');
+  if (mode !== "ipsec") {
+    throw new ArgsError("--key-id is for IPsec only: WireGuard agents announce no key id of their own (their CiliumNode carries the constant 255)");
   }
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!(n >= 1 && n <= IPSEC_MAX_KEY_ID)) throw new ArgsError(`--key-id must be a whole number from 1 to ${IPSEC_MAX_KEY_ID}; got ${JSON.stringify(value)}`);
@@ -141,60 +141,60 @@ function ipsecKeyId(mode: EncryptionMode, value: string): number {
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export function argsFromFlags(f: FlagValues): VerifierArgs {
-  if (f.stack !== undefined) throw new ArgsError('--stack is expanded before the flags are read');
-  const required = (name: 'mode' | 'namespace' | 'cilium-version'): string => {
+  if (f.stack !== undefined) throw new ArgsError("--stack is expanded before the flags are read");
+  const required = (name: "mode" | "namespace" | "cilium-version"): string => {
     const v = f[name];
     if (v === undefined) throw new ArgsError(`--${name} is required`);
     return v;
   };
-  const mode = oneOf('mode', required('mode'), ['ipsec', 'wireguard'] as const);
-  const namespace = required('namespace');
+  const mode = oneOf("mode", required("mode"), ["ipsec", "wireguard"] as const);
+  const namespace = required("namespace");
   if (!DNS_LABEL.test(namespace)) {
     throw new ArgsError(`--namespace must be a Kubernetes namespace name (DNS-1123 label); got ${JSON.stringify(namespace)}`);
   }
   let ciliumVersion: CiliumVersion;
   try {
-    ciliumVersion = requireCiliumVersion(required('cilium-version'));
+    ciliumVersion = requireCiliumVersion(required("cilium-version"));
   } catch (e) {
     if (e instanceof ArgsError) throw e;
     throw new ArgsError(`--cilium-version: ${(e as Error).message}`);
   }
-  const bool = (name: 'node-encryption' | 'strict-mode'): boolean | null => {
+  const bool = (name: "node-encryption" | "strict-mode"): boolean | null => {
     const v = f[name];
-    return v === undefined ? null : oneOf(name, v, ['true', 'false'] as const) === 'true';
+    return v === undefined ? null : oneOf(name, v, ["true", "false"] as const) === "true";
   };
-  const optional = (name: 'kubeconfig' | 'context' | 'report-file' | 'workload-image' | 'capture-image'): string | null => {
+  const optional = (name: "kubeconfig" | "context" | "report-file" | "workload-image" | "capture-image"): string | null => {
     const v = f[name];
     return v === undefined ? null : nonEmpty(name, v);
   };
-  const keyId = f['key-id'] === undefined ? null : ipsecKeyId(mode, f['key-id']);
+  const keyId = f["key-id"] === undefined ? null : ipsecKeyId(mode, f["key-id"]);
   const concurrency = f.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(f.concurrency);
-  if (!/^\d+$/.test(f.concurrency ?? '1') || !(concurrency >= 1 && concurrency <= 256)) {
+  if (!/^\d+$/.test(f.concurrency ?? "1") || !(concurrency >= 1 && concurrency <= 256)) {
     throw new ArgsError(`--concurrency must be a whole number from 1 to 256; got ${JSON.stringify(f.concurrency)}`);
   }
   return {
     mode,
     namespace,
     ciliumVersion,
-    kubeconfig: optional('kubeconfig'),
+    kubeconfig: optional("kubeconfig"),
     // The verification Command passes a context in its environment, never on a command line.
-    context: optional('context') ?? (process.env[CONTEXT_ENV] || null),
-    timeoutSeconds: f.timeout === undefined ? 600 : seconds('timeout', f.timeout, 1, 86400),
-    wireCheck: f['wire-check'] === undefined ? true : oneOf('wire-check', f['wire-check'], ['on', 'off'] as const) === 'on',
-    nodeEncryption: bool('node-encryption'),
-    strictMode: bool('strict-mode'),
+    context: optional("context") ?? (process.env[CONTEXT_ENV] || null),
+    timeoutSeconds: f.timeout === undefined ? 600 : seconds("timeout", f.timeout, 1, 86400),
+    wireCheck: f["wire-check"] === undefined ? true : oneOf("wire-check", f["wire-check"], ["on", "off"] as const) === "on",
+    nodeEncryption: bool("node-encryption"),
+    strictMode: bool("strict-mode"),
     keyId,
-    pollIntervalSeconds: f['poll-interval'] === undefined ? 5 : seconds('poll-interval', f['poll-interval'], 0.05, 300),
+    pollIntervalSeconds: f["poll-interval"] === undefined ? 5 : seconds("poll-interval", f["poll-interval"], 0.05, 300),
     concurrency,
-    reportFile: optional('report-file'),
-    workloadImage: optional('workload-image') ?? DEFAULT_WORKLOAD_IMAGE,
-    captureImage: optional('capture-image') ?? DEFAULT_CAPTURE_IMAGE,
+    reportFile: optional("report-file"),
+    workloadImage: optional("workload-image") ?? DEFAULT_WORKLOAD_IMAGE,
+    captureImage: optional("capture-image") ?? DEFAULT_CAPTURE_IMAGE,
   };
 }
 
 // The flags without --stack (tests, and the argv a stack expands to).
 export function parseVerifierArgs(argv: readonly string[]): VerifierArgs {
   const f = parseFlags(argv);
-  if (f.help) throw new ArgsError('--help is not a verification flag');
+  if (f.help) throw new ArgsError("--help is not a verification flag");
   return argsFromFlags(f);
 }

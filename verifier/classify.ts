@@ -1,5 +1,5 @@
-import { cidrContains, formatIp, parseCidr, parseIp, type Cidr } from './ip';
-import { readCapture, type CapturedFrame } from './pcap';
+import { type Cidr, cidrContains, formatIp, parseCidr, parseIp } from "./ip";
+import { type CapturedFrame, readCapture } from "./pcap";
 
 // Classifies every frame of a capture taken on a node's egress NIC while our pods talked across
 // nodes, then judges the capture. Decoding follows verification-facts §4: ESP first, then
@@ -9,9 +9,9 @@ export const WIREGUARD_PORT = 51871;
 export const LINKTYPE = { ETHERNET: 1, RAW: 101, LINUX_SLL: 113, LINUX_SLL2: 276 } as const;
 
 export interface ClassifyOptions {
-  mode: 'ipsec' | 'wireguard';
+  mode: "ipsec" | "wireguard";
   // Port -> encapsulation. Cilium's VXLAN port is 8472 (kernel default), Geneve 6081, both configurable.
-  tunnelPorts: ReadonlyMap<number, 'vxlan' | 'geneve'>;
+  tunnelPorts: ReadonlyMap<number, "vxlan" | "geneve">;
   // True when any plaintext overlay packet is a leak: WireGuard (VXLAN rides inside it) and
   // IPsec from 1.18 (the overlay is encrypted). Before 1.18 IPsec sat inside VXLAN.
   overlayMustBeEncrypted: boolean;
@@ -24,17 +24,17 @@ export interface ClassifyOptions {
 }
 
 export type FrameKind =
-  | 'esp'
-  | 'wireguard-data'
-  | 'wireguard-handshake'
-  | 'leak'
-  | 'tunnel-plaintext'
-  | 'control'
-  | 'host-plaintext'
-  | 'inbound'
-  | 'non-ip'
-  | 'other'
-  | 'malformed';
+  | "esp"
+  | "wireguard-data"
+  | "wireguard-handshake"
+  | "leak"
+  | "tunnel-plaintext"
+  | "control"
+  | "host-plaintext"
+  | "inbound"
+  | "non-ip"
+  | "other"
+  | "malformed";
 
 export interface FrameClass {
   kind: FrameKind;
@@ -69,13 +69,13 @@ interface IpPacket {
 }
 
 function parseIpPacket(d: Uint8Array, off: number): IpPacket {
-  need(d, off, 1, 'IP header');
+  need(d, off, 1, "IP header");
   const version = d[off]! >> 4;
   if (version === 4) {
-    need(d, off, 20, 'IPv4 header');
+    need(d, off, 20, "IPv4 header");
     const ihl = (d[off]! & 0x0f) * 4;
     if (ihl < 20) throw new Malformed(`IPv4 header length ${ihl} < 20`);
-    need(d, off, ihl, 'IPv4 options');
+    need(d, off, ihl, "IPv4 options");
     const total = u16(d, off + 2);
     if (total < ihl) throw new Malformed(`IPv4 total length ${total} < header length ${ihl}`);
     const fragOffset = u16(d, off + 6) & 0x1fff;
@@ -89,7 +89,7 @@ function parseIpPacket(d: Uint8Array, off: number): IpPacket {
     };
   }
   if (version === 6) {
-    need(d, off, 40, 'IPv6 header');
+    need(d, off, 40, "IPv6 header");
     const payloadLen = u16(d, off + 4);
     let next = d[off + 6]!;
     let p = off + 40;
@@ -98,13 +98,13 @@ function parseIpPacket(d: Uint8Array, off: number): IpPacket {
     // Walk extension headers: hop-by-hop, routing, fragment, destination options.
     for (let guard = 0; guard < 8; guard++) {
       if (next === 0 || next === 43 || next === 60) {
-        need(d, p, 2, 'IPv6 extension header');
+        need(d, p, 2, "IPv6 extension header");
         const len = (d[p + 1]! + 1) * 8;
         next = d[p]!;
         p += len;
         remaining -= len;
       } else if (next === 44) {
-        need(d, p, 8, 'IPv6 fragment header');
+        need(d, p, 8, "IPv6 fragment header");
         if ((u16(d, p + 2) & 0xfff8) !== 0) first = false;
         next = d[p]!;
         p += 8;
@@ -113,7 +113,7 @@ function parseIpPacket(d: Uint8Array, off: number): IpPacket {
         break;
       }
     }
-    if (remaining < 0) throw new Malformed('IPv6 extension headers exceed the payload length');
+    if (remaining < 0) throw new Malformed("IPv6 extension headers exceed the payload length");
     return { version: 6, src: d.slice(off + 8, off + 24), dst: d.slice(off + 24, off + 40), proto: next, l4: first ? p : null, l4Len: remaining };
   }
   throw new Malformed(`IP version ${version}`);
@@ -126,17 +126,17 @@ function linkPayload(f: CapturedFrame): { ipOff: number | null; ethertype: numbe
     case LINKTYPE.ETHERNET:
       return etherPayload(d, 0);
     case LINKTYPE.RAW: {
-      need(d, 0, 1, 'raw IP');
+      need(d, 0, 1, "raw IP");
       const v = d[0]! >> 4;
       return { ipOff: v === 4 || v === 6 ? 0 : null, ethertype: v === 4 ? 0x0800 : v === 6 ? 0x86dd : 0, outgoing: null };
     }
     case LINKTYPE.LINUX_SLL: {
-      need(d, 0, 16, 'Linux cooked header');
+      need(d, 0, 16, "Linux cooked header");
       const proto = u16(d, 14);
       return { ipOff: proto === 0x0800 || proto === 0x86dd ? 16 : null, ethertype: proto, outgoing: u16(d, 0) === 4 };
     }
     case LINKTYPE.LINUX_SLL2: {
-      need(d, 0, 20, 'Linux cooked v2 header');
+      need(d, 0, 20, "Linux cooked v2 header");
       const proto = u16(d, 0);
       return { ipOff: proto === 0x0800 || proto === 0x86dd ? 20 : null, ethertype: proto, outgoing: d[10] === 4 };
     }
@@ -146,11 +146,11 @@ function linkPayload(f: CapturedFrame): { ipOff: number | null; ethertype: numbe
 }
 
 function etherPayload(d: Uint8Array, off: number): { ipOff: number | null; ethertype: number; outgoing: null } {
-  need(d, off, 14, 'Ethernet header');
+  need(d, off, 14, "Ethernet header");
   let type = u16(d, off + 12);
   let p = off + 14;
   while (type === 0x8100 || type === 0x88a8) {
-    need(d, p, 4, 'VLAN tag');
+    need(d, p, 4, "VLAN tag");
     type = u16(d, p + 2);
     p += 4;
   }
@@ -158,16 +158,18 @@ function etherPayload(d: Uint8Array, off: number): { ipOff: number | null; ether
 }
 
 function isWireguard(d: Uint8Array, off: number, udpPayloadLen: number): { ok: boolean; type: number; why: string } {
-  need(d, off, 4, 'WireGuard header');
+  need(d, off, 4, "WireGuard header");
   const type = d[off]!;
-  if (d[off + 1] !== 0 || d[off + 2] !== 0 || d[off + 3] !== 0) return { ok: false, type, why: 'reserved bytes not zero' };
+  if (d[off + 1] !== 0 || d[off + 2] !== 0 || d[off + 3] !== 0) return { ok: false, type, why: "reserved bytes not zero" };
   const fixed: Record<number, number> = { 1: 148, 2: 92, 3: 64 };
   if (fixed[type] !== undefined) {
-    return udpPayloadLen === fixed[type] ? { ok: true, type, why: '' } : { ok: false, type, why: `type ${type} must be ${fixed[type]} bytes, is ${udpPayloadLen}` };
+    return udpPayloadLen === fixed[type]
+      ? { ok: true, type, why: "" }
+      : { ok: false, type, why: `type ${type} must be ${fixed[type]} bytes, is ${udpPayloadLen}` };
   }
   if (type === 4) {
     return udpPayloadLen >= 32 && udpPayloadLen % 16 === 0
-      ? { ok: true, type, why: '' }
+      ? { ok: true, type, why: "" }
       : { ok: false, type, why: `transport data of ${udpPayloadLen} bytes (needs >= 32, multiple of 16)` };
   }
   return { ok: false, type, why: `message type ${type}` };
@@ -187,8 +189,8 @@ export class Classifier {
           return formatIp(b);
         }),
       );
-    this.pods = canon(opts.podAddresses, 'pod');
-    this.nodes = canon(opts.nodeAddresses, 'node');
+    this.pods = canon(opts.podAddresses, "pod");
+    this.nodes = canon(opts.nodeAddresses, "node");
     this.cidrs = opts.podCidrs.map((c) => {
       const p = parseCidr(c);
       if (!p) throw new Error(`invalid pod CIDR ${JSON.stringify(c)}`);
@@ -211,12 +213,12 @@ export class Classifier {
   classifyFrame(f: CapturedFrame): FrameClass {
     try {
       const link = linkPayload(f);
-      if (link.ipOff === null) return { kind: 'non-ip', detail: `ethertype 0x${link.ethertype.toString(16).padStart(4, '0')}` };
+      if (link.ipOff === null) return { kind: "non-ip", detail: `ethertype 0x${link.ethertype.toString(16).padStart(4, "0")}` };
       // IPsec recirculates the decrypted packet on the receiving NIC; only egress is asserted on.
-      if (f.direction === 'in' || link.outgoing === false) return { kind: 'inbound', detail: 'received packet' };
+      if (f.direction === "in" || link.outgoing === false) return { kind: "inbound", detail: "received packet" };
       return this.classifyIp(f.data, link.ipOff, 0);
     } catch (e) {
-      if (e instanceof Malformed) return { kind: 'malformed', detail: `frame ${f.index}: ${e.message}` };
+      if (e instanceof Malformed) return { kind: "malformed", detail: `frame ${f.index}: ${e.message}` };
       throw e;
     }
   }
@@ -224,17 +226,17 @@ export class Classifier {
   private classifyIp(d: Uint8Array, off: number, depth: number): FrameClass {
     const ip = parseIpPacket(d, off);
     const where = `${formatIp(ip.src)} > ${formatIp(ip.dst)}`;
-    const via = depth === 0 ? '' : ' inside the overlay';
+    const via = depth === 0 ? "" : " inside the overlay";
     if (ip.proto === 50) {
-      if (ip.l4 === null) return { kind: 'esp', detail: `ESP fragment ${where}${via}` };
-      need(d, ip.l4, 8, 'ESP header');
+      if (ip.l4 === null) return { kind: "esp", detail: `ESP fragment ${where}${via}` };
+      need(d, ip.l4, 8, "ESP header");
       const spi = u32(d, ip.l4);
-      return { kind: 'esp', detail: `ESP spi=0x${spi.toString(16)} seq=${u32(d, ip.l4 + 4)} ${where}${via}`, spi };
+      return { kind: "esp", detail: `ESP spi=0x${spi.toString(16)} seq=${u32(d, ip.l4 + 4)} ${where}${via}`, spi };
     }
     let sport: number | null = null;
     let dport: number | null = null;
     if (ip.proto === 17 && ip.l4 !== null) {
-      need(d, ip.l4, 8, 'UDP header');
+      need(d, ip.l4, 8, "UDP header");
       sport = u16(d, ip.l4);
       dport = u16(d, ip.l4 + 2);
       const udpLen = u16(d, ip.l4 + 4);
@@ -243,7 +245,7 @@ export class Classifier {
       if (sport === WIREGUARD_PORT || dport === WIREGUARD_PORT) {
         const wg = isWireguard(d, payload, udpLen - 8);
         if (wg.ok) {
-          return { kind: wg.type === 4 ? 'wireguard-data' : 'wireguard-handshake', detail: `WireGuard type ${wg.type} ${where}${via}` };
+          return { kind: wg.type === 4 ? "wireguard-data" : "wireguard-handshake", detail: `WireGuard type ${wg.type} ${where}${via}` };
         }
         // Something else on the WireGuard port is not evidence of encryption; judge it as plain UDP.
       }
@@ -254,35 +256,35 @@ export class Classifier {
       sport = u16(d, ip.l4);
       dport = u16(d, ip.l4 + 2);
     }
-    const proto = ip.proto === 6 ? 'TCP' : ip.proto === 17 ? 'UDP' : ip.proto === 1 ? 'ICMP' : ip.proto === 58 ? 'ICMPv6' : `proto ${ip.proto}`;
-    const ports = sport !== null ? ` ports ${sport} > ${dport}` : '';
+    const proto = ip.proto === 6 ? "TCP" : ip.proto === 17 ? "UDP" : ip.proto === 1 ? "ICMP" : ip.proto === 58 ? "ICMPv6" : `proto ${ip.proto}`;
+    const ports = sport !== null ? ` ports ${sport} > ${dport}` : "";
     const desc = `${proto} ${where}${ports}${via}`;
 
-    if (this.isPod(ip.src) && this.isPod(ip.dst)) return { kind: 'leak', detail: `plaintext pod-to-pod ${desc}` };
+    if (this.isPod(ip.src) && this.isPod(ip.dst)) return { kind: "leak", detail: `plaintext pod-to-pod ${desc}` };
     if (depth > 0) {
       return this.opts.overlayMustBeEncrypted
-        ? { kind: 'leak', detail: `plaintext overlay packet ${desc}` }
-        : { kind: 'tunnel-plaintext', detail: `plaintext overlay (host) packet ${desc}` };
+        ? { kind: "leak", detail: `plaintext overlay packet ${desc}` }
+        : { kind: "tunnel-plaintext", detail: `plaintext overlay (host) packet ${desc}` };
     }
-    if (this.isControl(d, ip)) return { kind: 'control', detail: `positive control ${desc}` };
+    if (this.isControl(d, ip)) return { kind: "control", detail: `positive control ${desc}` };
     if (this.isNode(ip.src) && this.isNode(ip.dst)) {
       if (this.opts.hostTrafficMustBeEncrypted && !isNeighbourDiscovery(d, ip)) {
-        return { kind: 'leak', detail: `plaintext node-to-node ${desc} with node encryption on` };
+        return { kind: "leak", detail: `plaintext node-to-node ${desc} with node encryption on` };
       }
-      return { kind: 'host-plaintext', detail: `node-to-node ${desc}` };
+      return { kind: "host-plaintext", detail: `node-to-node ${desc}` };
     }
-    return { kind: 'other', detail: desc };
+    return { kind: "other", detail: desc };
   }
 
-  private decapsulate(d: Uint8Array, off: number, encap: 'vxlan' | 'geneve', outer: string): FrameClass {
+  private decapsulate(d: Uint8Array, off: number, encap: "vxlan" | "geneve", outer: string): FrameClass {
     let inner: number;
     let ethernet = true;
-    if (encap === 'vxlan') {
-      need(d, off, 8, 'VXLAN header');
+    if (encap === "vxlan") {
+      need(d, off, 8, "VXLAN header");
       if ((d[off]! & 0x08) === 0) throw new Malformed(`VXLAN header without the I flag (${outer})`);
       inner = off + 8;
     } else {
-      need(d, off, 8, 'Geneve header');
+      need(d, off, 8, "Geneve header");
       if (d[off]! >> 6 !== 0) throw new Malformed(`Geneve version ${d[off]! >> 6} (${outer})`);
       const optLen = (d[off]! & 0x3f) * 4;
       const ptype = u16(d, off + 2);
@@ -294,8 +296,8 @@ export class Classifier {
       const e = etherPayload(d, inner);
       if (e.ipOff === null) {
         return this.opts.overlayMustBeEncrypted
-          ? { kind: 'leak', detail: `plaintext overlay frame (ethertype 0x${e.ethertype.toString(16)}) ${outer}` }
-          : { kind: 'tunnel-plaintext', detail: `overlay frame ethertype 0x${e.ethertype.toString(16)} ${outer}` };
+          ? { kind: "leak", detail: `plaintext overlay frame (ethertype 0x${e.ethertype.toString(16)}) ${outer}` }
+          : { kind: "tunnel-plaintext", detail: `overlay frame ethertype 0x${e.ethertype.toString(16)} ${outer}` };
       }
       inner = e.ipOff;
     }
@@ -318,7 +320,7 @@ function isNeighbourDiscovery(d: Uint8Array, ip: IpPacket): boolean {
   return t >= 133 && t <= 137;
 }
 
-export type WireVerdict = 'encrypted' | 'plaintext' | 'inconclusive';
+export type WireVerdict = "encrypted" | "plaintext" | "inconclusive";
 
 export interface CaptureSummary {
   frames: number;
@@ -344,31 +346,59 @@ export function summarizeCapture(bytes: Uint8Array, opts: ClassifyOptions): Capt
   const capture = readCapture(bytes);
   const c = new Classifier(opts);
   const s: CaptureSummary = {
-    frames: capture.frames.length, esp: 0, espSpis: [], wireguardData: 0, wireguardHandshake: 0, leaks: 0, control: 0,
-    hostPlaintext: 0, tunnelPlaintext: 0, inbound: 0, nonIp: 0, other: 0, malformed: 0,
-    samples: { leaks: [], malformed: [] }, problems: capture.problems,
+    frames: capture.frames.length,
+    esp: 0,
+    espSpis: [],
+    wireguardData: 0,
+    wireguardHandshake: 0,
+    leaks: 0,
+    control: 0,
+    hostPlaintext: 0,
+    tunnelPlaintext: 0,
+    inbound: 0,
+    nonIp: 0,
+    other: 0,
+    malformed: 0,
+    samples: { leaks: [], malformed: [] },
+    problems: capture.problems,
   };
   const spis = new Set<number>();
   for (const f of capture.frames) {
     const r = c.classifyFrame(f);
     switch (r.kind) {
-      case 'esp':
+      case "esp":
         s.esp++;
         if (r.spi !== undefined) spis.add(r.spi);
         break;
-      case 'wireguard-data': s.wireguardData++; break;
-      case 'wireguard-handshake': s.wireguardHandshake++; break;
-      case 'leak':
+      case "wireguard-data":
+        s.wireguardData++;
+        break;
+      case "wireguard-handshake":
+        s.wireguardHandshake++;
+        break;
+      case "leak":
         s.leaks++;
         if (s.samples.leaks.length < SAMPLE_LIMIT) s.samples.leaks.push(`frame ${f.index}: ${r.detail}`);
         break;
-      case 'control': s.control++; break;
-      case 'host-plaintext': s.hostPlaintext++; break;
-      case 'tunnel-plaintext': s.tunnelPlaintext++; break;
-      case 'inbound': s.inbound++; break;
-      case 'non-ip': s.nonIp++; break;
-      case 'other': s.other++; break;
-      case 'malformed':
+      case "control":
+        s.control++;
+        break;
+      case "host-plaintext":
+        s.hostPlaintext++;
+        break;
+      case "tunnel-plaintext":
+        s.tunnelPlaintext++;
+        break;
+      case "inbound":
+        s.inbound++;
+        break;
+      case "non-ip":
+        s.nonIp++;
+        break;
+      case "other":
+        s.other++;
+        break;
+      case "malformed":
         s.malformed++;
         if (s.samples.malformed.length < SAMPLE_LIMIT) s.samples.malformed.push(r.detail);
         break;
@@ -378,21 +408,24 @@ export function summarizeCapture(bytes: Uint8Array, opts: ClassifyOptions): Capt
   return s;
 }
 
-export function judgeCapture(s: CaptureSummary, mode: 'ipsec' | 'wireguard', requireControl: boolean): { verdict: WireVerdict; reasons: string[] } {
+export function judgeCapture(s: CaptureSummary, mode: "ipsec" | "wireguard", requireControl: boolean): { verdict: WireVerdict; reasons: string[] } {
   if (s.leaks > 0) {
-    return { verdict: 'plaintext', reasons: [`${s.leaks} plaintext packet(s) that must be encrypted: ${s.samples.leaks.join('; ')}`] };
+    return { verdict: "plaintext", reasons: [`${s.leaks} plaintext packet(s) that must be encrypted: ${s.samples.leaks.join("; ")}`] };
   }
   const reasons: string[] = [];
-  if (s.problems.length > 0) reasons.push(`capture file damaged: ${s.problems.join('; ')}`);
-  if (s.malformed > 0) reasons.push(`${s.malformed} frame(s) could not be decoded, so they cannot be ruled out as plaintext: ${s.samples.malformed.join('; ')}`);
-  const encrypted = mode === 'ipsec' ? s.esp : s.wireguardData;
+  if (s.problems.length > 0) reasons.push(`capture file damaged: ${s.problems.join("; ")}`);
+  if (s.malformed > 0)
+    reasons.push(`${s.malformed} frame(s) could not be decoded, so they cannot be ruled out as plaintext: ${s.samples.malformed.join("; ")}`);
+  const encrypted = mode === "ipsec" ? s.esp : s.wireguardData;
   if (encrypted === 0) {
-    reasons.push(mode === 'ipsec'
-      ? 'no ESP packet seen: the capture cannot show that the test traffic was encrypted'
-      : `no WireGuard transport-data packet (UDP ${WIREGUARD_PORT}) seen: the capture cannot show that the test traffic was encrypted`);
+    reasons.push(
+      mode === "ipsec"
+        ? "no ESP packet seen: the capture cannot show that the test traffic was encrypted"
+        : `no WireGuard transport-data packet (UDP ${WIREGUARD_PORT}) seen: the capture cannot show that the test traffic was encrypted`,
+    );
   }
   if (requireControl && s.control === 0) {
-    reasons.push('positive control not seen: the plaintext probe between the two nodes was not captured, so the capture might not see plaintext at all');
+    reasons.push("positive control not seen: the plaintext probe between the two nodes was not captured, so the capture might not see plaintext at all");
   }
-  return reasons.length > 0 ? { verdict: 'inconclusive', reasons } : { verdict: 'encrypted', reasons: [] };
+  return reasons.length > 0 ? { verdict: "inconclusive", reasons } : { verdict: "encrypted", reasons: [] };
 }

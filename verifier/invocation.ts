@@ -3,9 +3,9 @@
  * of `pulumi up` and `npm run verify -- --stack`, so both check exactly the same things.
  */
 import { parseSettings, type Settings } from "../config/settings";
-import { IPSEC_STRICT_MODE_MIN_MINOR } from "../encryption/helmValues";
 import { readStackConfig } from "../config/stackFile";
-import { ArgsError, parseFlags, type FlagValues } from "./args";
+import { IPSEC_STRICT_MODE_MIN_MINOR } from "../encryption/helmValues";
+import { ArgsError, type FlagValues, parseFlags } from "./args";
 
 export interface VerifierInvocation {
   mode: "ipsec" | "wireguard";

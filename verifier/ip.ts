@@ -2,8 +2,8 @@
 // string was written (IPv6 compression, case).
 
 export function parseIp(text: string): Uint8Array | null {
-  if (text.includes('.') && !text.includes(':')) {
-    const parts = text.split('.');
+  if (text.includes(".") && !text.includes(":")) {
+    const parts = text.split(".");
     if (parts.length !== 4) return null;
     const out = new Uint8Array(4);
     for (let i = 0; i < 4; i++) {
@@ -14,13 +14,13 @@ export function parseIp(text: string): Uint8Array | null {
     }
     return out;
   }
-  if (!text.includes(':') || text.includes('%')) return null;
-  const halves = text.split('::');
+  if (!text.includes(":") || text.includes("%")) return null;
+  const halves = text.split("::");
   if (halves.length > 2) return null;
   const group = (s: string): number[] | null => {
-    if (s === '') return [];
+    if (s === "") return [];
     const out: number[] = [];
-    for (const g of s.split(':')) {
+    for (const g of s.split(":")) {
       if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
       out.push(parseInt(g, 16));
     }
@@ -41,7 +41,7 @@ export function parseIp(text: string): Uint8Array | null {
 }
 
 export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join('.');
+  if (bytes.length === 4) return Array.from(bytes).join(".");
   const words: number[] = [];
   for (let i = 0; i < 16; i += 2) words.push((bytes[i]! << 8) | bytes[i + 1]!);
   // RFC 5952: compress the longest run (length >= 2) of zero words, the first one on a tie.
@@ -61,8 +61,8 @@ export function formatIp(bytes: Uint8Array): string {
     i = j;
   }
   const hex = words.map((w) => w.toString(16));
-  if (bestLen < 2) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  if (bestLen < 2) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
 
 export interface Cidr {
@@ -71,7 +71,7 @@ export interface Cidr {
 }
 
 export function parseCidr(text: string): Cidr | null {
-  const [addr, len, extra] = text.split('/');
+  const [addr, len, extra] = text.split("/");
   if (addr === undefined || len === undefined || extra !== undefined || !/^\d{1,3}$/.test(len)) return null;
   const base = parseIp(addr);
   const bits = Number(len);

@@ -1,8 +1,8 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse, stringify } from "yaml";
 
 // The only place that starts processes. Always argv arrays (no shell), and nothing secret is
 // ever passed: the verifier reads no Secret.
@@ -46,17 +46,17 @@ const DEFAULT_TIMEOUT_MS = 60_000;
  * kubeconfig (mode 600, removed when the verifier exits).
  */
 export function kubeconfigForContext(cfg: KubectlConfig): string {
-  const binary = cfg.binary ?? 'kubectl';
-  const raw = execFileSync(binary, [...(cfg.kubeconfig ? [`--kubeconfig=${cfg.kubeconfig}`] : []), 'config', 'view', '--raw', '--flatten', '-o', 'yaml'], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const binary = cfg.binary ?? "kubectl";
+  const raw = execFileSync(binary, [...(cfg.kubeconfig ? [`--kubeconfig=${cfg.kubeconfig}`] : []), "config", "view", "--raw", "--flatten", "-o", "yaml"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
   });
-  const doc = (parse(raw) ?? {}) as { contexts?: Array<{ name?: string }>; 'current-context'?: string };
-  if (!(doc.contexts ?? []).some((c) => c.name === cfg.context)) throw new Error('the kubeconfig has no such context (see --context)');
-  doc['current-context'] = cfg.context!;
-  const dir = mkdtempSync(join(tmpdir(), 'cilium-encryption-verify-'));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'kubeconfig');
+  const doc = (parse(raw) ?? {}) as { contexts?: Array<{ name?: string }>; "current-context"?: string };
+  if (!(doc.contexts ?? []).some((c) => c.name === cfg.context)) throw new Error("the kubeconfig has no such context (see --context)");
+  doc["current-context"] = cfg.context!;
+  const dir = mkdtempSync(join(tmpdir(), "cilium-encryption-verify-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "kubeconfig");
   writeFileSync(file, stringify(doc), { mode: 0o600 });
   return file;
 }
@@ -64,29 +64,29 @@ export function kubeconfigForContext(cfg: KubectlConfig): string {
 export function createKubectl(cfg: KubectlConfig): Kubectl {
   const kubeconfig = cfg.context ? kubeconfigForContext(cfg) : cfg.kubeconfig;
   const global = kubeconfig ? [`--kubeconfig=${kubeconfig}`] : [];
-  const binary = cfg.binary ?? 'kubectl';
+  const binary = cfg.binary ?? "kubectl";
 
   const start = (args: readonly string[], opts: RunOptions = {}): BackgroundProcess => {
-    const child = spawn(binary, [...global, ...args], { shell: false, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(binary, [...global, ...args], { shell: false, stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
-    let stderr = '';
+    let stderr = "";
     let timedOut = false;
     const waiters: Array<() => void> = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => {
-      stderr += b.toString('utf8');
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString("utf8");
       waiters.forEach((w) => w());
     });
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGTERM');
+      child.kill("SIGTERM");
     }, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const done = new Promise<KubectlResult>((resolve) => {
-      child.on('error', (e) => {
+      child.on("error", (e) => {
         clearTimeout(timer);
         resolve({ code: null, stdout: Buffer.alloc(0), stderr: `cannot run ${binary}: ${e.message}`, timedOut: false });
       });
-      child.on('close', (code) => {
+      child.on("close", (code) => {
         clearTimeout(timer);
         waiters.forEach((w) => w());
         resolve({ code, stdout: Buffer.concat(out), stderr, timedOut });
@@ -96,13 +96,13 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
     void done.then(() => {
       ended = true;
     });
-    child.stdin.on('error', () => {
+    child.stdin.on("error", () => {
       // The process may exit before reading its input; its exit status tells what happened.
     });
-    child.stdin.end(opts.input ?? '');
+    child.stdin.end(opts.input ?? "");
     return {
       done,
-      kill: () => child.kill('SIGTERM'),
+      kill: () => child.kill("SIGTERM"),
       waitForStderr: (pattern, timeoutMs) =>
         new Promise<boolean>((resolve) => {
           const check = (): void => {
@@ -126,7 +126,7 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
 }
 
 export function describeFailure(r: KubectlResult): string {
-  if (r.timedOut) return 'kubectl timed out';
-  const msg = r.stderr.trim().split('\n').slice(-3).join(' ').slice(0, 400);
-  return `kubectl exited ${r.code ?? 'abnormally'}${msg ? `: ${msg}` : ''}`;
+  if (r.timedOut) return "kubectl timed out";
+  const msg = r.stderr.trim().split("\n").slice(-3).join(" ").slice(0, 400);
+  return `kubectl exited ${r.code ?? "abnormally"}${msg ? `: ${msg}` : ""}`;
 }

@@ -1,9 +1,9 @@
-import { writeFileSync } from 'node:fs';
-import { ArgsError, USAGE, parseFlags, parseVerifierArgs, type VerifierArgs } from './args';
-import { expandStackFlag } from './invocation';
-import { createKubectl } from './kubectl';
-import { digest, summarize } from './report';
-import { verify } from './run';
+import { writeFileSync } from "node:fs";
+import { ArgsError, parseFlags, parseVerifierArgs, USAGE, type VerifierArgs } from "./args";
+import { expandStackFlag } from "./invocation";
+import { createKubectl } from "./kubectl";
+import { digest, summarize } from "./report";
+import { verify } from "./run";
 
 // Thin entry point. stdout: the JSON report when verified (the Command keeps it as a stack
 // output), a short JSON digest otherwise (it ends up in the error of a failed `pulumi up`);
@@ -37,7 +37,7 @@ async function main(argv: readonly string[]): Promise<number> {
     // Whatever went wrong, encryption was not shown to be off: "could not verify".
     const error = `verifier crashed: ${(e as Error).message}`;
     process.stderr.write(`verify: ${(e as Error).stack ?? error}\n`);
-    process.stdout.write(`${JSON.stringify({ verdict: 'unverified', exitCode: 2, error }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ verdict: "unverified", exitCode: 2, error }, null, 2)}\n`);
     return 2;
   }
 }

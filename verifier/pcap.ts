@@ -2,7 +2,7 @@
 // A broken file header is an error; a damaged record ends the read and is reported as a
 // problem, so a capture cut short by a kill never passes silently.
 
-export type Direction = 'in' | 'out' | 'unknown';
+export type Direction = "in" | "out" | "unknown";
 
 export interface CapturedFrame {
   index: number;
@@ -13,13 +13,13 @@ export interface CapturedFrame {
 }
 
 export interface Capture {
-  format: 'pcap' | 'pcapng';
+  format: "pcap" | "pcapng";
   frames: CapturedFrame[];
   problems: string[];
 }
 
 export class PcapFormatError extends Error {
-  override name = 'PcapFormatError';
+  override name = "PcapFormatError";
 }
 
 // Larger than any snaplen tcpdump uses (262144); a bigger record length means corruption.
@@ -30,7 +30,7 @@ function view(bytes: Uint8Array): DataView {
 }
 
 export function readCapture(bytes: Uint8Array): Capture {
-  if (bytes.length === 0) throw new PcapFormatError('capture is empty: no pcap header at all');
+  if (bytes.length === 0) throw new PcapFormatError("capture is empty: no pcap header at all");
   if (bytes.length < 4) throw new PcapFormatError(`capture is ${bytes.length} byte(s), too short for a pcap header`);
   const dv = view(bytes);
   const magicLE = dv.getUint32(0, true);
@@ -38,7 +38,7 @@ export function readCapture(bytes: Uint8Array): Capture {
   let le: boolean;
   if (magicLE === 0xa1b2c3d4 || magicLE === 0xa1b23c4d) le = true;
   else if (magicLE === 0xd4c3b2a1 || magicLE === 0x4d3cb2a1) le = false;
-  else throw new PcapFormatError(`not a pcap or pcapng file (magic 0x${magicLE.toString(16).padStart(8, '0')})`);
+  else throw new PcapFormatError(`not a pcap or pcapng file (magic 0x${magicLE.toString(16).padStart(8, "0")})`);
   if (bytes.length < 24) throw new PcapFormatError(`pcap global header truncated: ${bytes.length} of 24 bytes`);
   const linktype = dv.getUint32(20, le) & 0xffff;
   const frames: CapturedFrame[] = [];
@@ -64,11 +64,11 @@ export function readCapture(bytes: Uint8Array): Capture {
       linktype,
       data: bytes.subarray(off + 16, off + 16 + incl),
       origLen: Math.max(orig, incl),
-      direction: 'unknown',
+      direction: "unknown",
     });
     off += 16 + incl;
   }
-  return { format: 'pcap', frames, problems };
+  return { format: "pcap", frames, problems };
 }
 
 function readPcapng(bytes: Uint8Array): Capture {
@@ -98,7 +98,7 @@ function readPcapng(bytes: Uint8Array): Capture {
       sawSection = true;
       interfaces = [];
     } else if (!sawSection) {
-      throw new PcapFormatError('pcapng file does not start with a section header block');
+      throw new PcapFormatError("pcapng file does not start with a section header block");
     }
     const len = dv.getUint32(off + 4, le);
     if (len < 12 || len % 4 !== 0) {
@@ -150,11 +150,11 @@ function readPcapng(bytes: Uint8Array): Capture {
       }
       const orig = dv.getUint32(body, le);
       const cap = Math.min(orig, end - body - 4);
-      frames.push({ index: frames.length, linktype, data: bytes.subarray(body + 4, body + 4 + cap), origLen: orig, direction: 'unknown' });
+      frames.push({ index: frames.length, linktype, data: bytes.subarray(body + 4, body + 4 + cap), origLen: orig, direction: "unknown" });
     }
     off += len;
   }
-  return { format: 'pcapng', frames, problems };
+  return { format: "pcapng", frames, problems };
 }
 
 // epb_flags (option 2): bits 0-1 are 01 inbound, 10 outbound.
@@ -165,9 +165,9 @@ function epbDirection(dv: DataView, off: number, end: number, le: boolean): Dire
     if (code === 0) break;
     if (code === 2 && len === 4 && off + 8 <= end) {
       const d = dv.getUint32(off + 4, le) & 3;
-      return d === 1 ? 'in' : d === 2 ? 'out' : 'unknown';
+      return d === 1 ? "in" : d === 2 ? "out" : "unknown";
     }
     off += 4 + ((len + 3) & ~3);
   }
-  return 'unknown';
+  return "unknown";
 }

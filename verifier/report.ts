@@ -1,13 +1,13 @@
-import type { EncryptionMode } from './args';
-import type { CaptureSummary, WireVerdict } from './classify';
-import type { NodeResult, XfrmCounter } from './evaluate';
+import type { EncryptionMode } from "./args";
+import type { CaptureSummary, WireVerdict } from "./classify";
+import type { NodeResult, XfrmCounter } from "./evaluate";
 
 // 2: nodes listed only with a problem or a warning (counts for the rest), XFRM totals and growth,
 // compacted wire results, run statistics.
 export const REPORT_SCHEMA_VERSION = 2;
 
-export type Verdict = 'verified' | 'not-encrypted' | 'unverified';
-export const EXIT_CODES: Record<Verdict, 0 | 1 | 2> = { verified: 0, 'not-encrypted': 1, unverified: 2 };
+export type Verdict = "verified" | "not-encrypted" | "unverified";
+export const EXIT_CODES: Record<Verdict, 0 | 1 | 2> = { verified: 0, "not-encrypted": 1, unverified: 2 };
 
 // What stays readable in a log line or a failed `pulumi up` message.
 const DIGEST_PROBLEMS = 10;
@@ -15,22 +15,22 @@ const NAMES_SHOWN = 5;
 
 export interface WireNodeResult {
   node: string;
-  role: 'client' | 'server';
+  role: "client" | "server";
   interface: string | null;
-  verdict: WireVerdict | 'error';
+  verdict: WireVerdict | "error";
   reasons: string[];
-  counts: Omit<CaptureSummary, 'samples' | 'problems' | 'espSpis'> & { espSpis: string[] } | null;
+  counts: (Omit<CaptureSummary, "samples" | "problems" | "espSpis"> & { espSpis: string[] }) | null;
 }
 
 export type WireResult =
-  | { verdict: 'skipped'; reason: string }
-  | { verdict: 'not-applicable'; reason: string }
-  | { verdict: 'error'; reason: string; nodes: WireNodeResult[] }
+  | { verdict: "skipped"; reason: string }
+  | { verdict: "not-applicable"; reason: string }
+  | { verdict: "error"; reason: string; nodes: WireNodeResult[] }
   | { verdict: WireVerdict; positiveControl: string; nodes: WireNodeResult[]; reasons: string[] };
 
 // The wire result as reported: captures that proved encryption are counted, the others listed.
 export interface ReportWire {
-  verdict: WireResult['verdict'];
+  verdict: WireResult["verdict"];
   reason?: string;
   positiveControl?: string;
   reasons?: string[];
@@ -49,7 +49,7 @@ export interface ClusterSummary {
   agentCount: number;
   // The nodes Cilium knows, which decide the expected keys and peers.
   knownNodes: number;
-  knownFrom: 'CiliumNode' | 'agent pods';
+  knownFrom: "CiliumNode" | "agent pods";
   clusterId: number;
   ipFamilies: string[];
   routingMode: string;
@@ -60,7 +60,7 @@ export interface ClusterSummary {
   expectedPeers: Range | null;
   // IPsec --key-id: the key id every node had to announce in its CiliumNode.
   expectedKeyId: number | null;
-  rule: 'exactly' | 'at least';
+  rule: "exactly" | "at least";
   configRead: Record<string, string>;
 }
 
@@ -74,12 +74,12 @@ export interface RunStats {
 
 export interface Problem {
   node: string | null;
-  severity: 'fail' | 'unverified';
+  severity: "fail" | "unverified";
   reason: string;
 }
 
 export interface ReportNode extends NodeResult {
-  wire: WireVerdict | 'error' | 'not-captured' | 'skipped';
+  wire: WireVerdict | "error" | "not-captured" | "skipped";
 }
 
 export interface NodeCounts {
@@ -128,7 +128,7 @@ export interface ReportInput {
 }
 
 function names(list: readonly string[]): string {
-  const shown = list.slice(0, NAMES_SHOWN).join(', ');
+  const shown = list.slice(0, NAMES_SHOWN).join(", ");
   return list.length > NAMES_SHOWN ? `${shown} and ${list.length - NAMES_SHOWN} more` : shown;
 }
 
@@ -155,44 +155,43 @@ function sumXfrm(nodes: readonly NodeResult[]): Record<string, XfrmCounter & { n
 }
 
 function reportWire(wire: WireResult): ReportWire {
-  const all = 'nodes' in wire ? wire.nodes : [];
+  const all = "nodes" in wire ? wire.nodes : [];
   const { nodes: _all, ...rest } = wire as WireResult & { nodes?: WireNodeResult[] };
   return {
     ...rest,
-    captured: all.filter((n) => n.verdict !== 'error').length,
-    encrypted: all.filter((n) => n.verdict === 'encrypted').length,
-    nodes: all.filter((n) => n.verdict !== 'encrypted'),
+    captured: all.filter((n) => n.verdict !== "error").length,
+    encrypted: all.filter((n) => n.verdict === "encrypted").length,
+    nodes: all.filter((n) => n.verdict !== "encrypted"),
   };
 }
 
 export function buildReport(input: ReportInput): Report {
   const problems: Problem[] = [];
-  if (input.error) problems.push({ node: null, severity: 'unverified', reason: input.error });
-  for (const r of input.configProblems) problems.push({ node: null, severity: 'fail', reason: r });
+  if (input.error) problems.push({ node: null, severity: "unverified", reason: input.error });
+  for (const r of input.configProblems) problems.push({ node: null, severity: "fail", reason: r });
   for (const n of input.nodes) {
-    if (n.verdict === 'ok') continue;
-    const severity = n.verdict === 'fail' ? 'fail' : 'unverified';
+    if (n.verdict === "ok") continue;
+    const severity = n.verdict === "fail" ? "fail" : "unverified";
     for (const reason of n.reasons) problems.push({ node: n.node, severity, reason });
   }
   const wire = input.wire;
-  if (wire.verdict === 'plaintext' || wire.verdict === 'inconclusive' || wire.verdict === 'error') {
-    const severity = wire.verdict === 'plaintext' ? 'fail' : 'unverified';
-    if (wire.verdict === 'error') problems.push({ node: null, severity, reason: `wire check: ${wire.reason}` });
+  if (wire.verdict === "plaintext" || wire.verdict === "inconclusive" || wire.verdict === "error") {
+    const severity = wire.verdict === "plaintext" ? "fail" : "unverified";
+    if (wire.verdict === "error") problems.push({ node: null, severity, reason: `wire check: ${wire.reason}` });
     for (const w of wire.nodes) {
-      if (w.verdict === 'encrypted') continue;
-      for (const reason of w.reasons) problems.push({ node: w.node, severity: w.verdict === 'plaintext' ? 'fail' : 'unverified', reason: `wire check: ${reason}` });
+      if (w.verdict === "encrypted") continue;
+      for (const reason of w.reasons)
+        problems.push({ node: w.node, severity: w.verdict === "plaintext" ? "fail" : "unverified", reason: `wire check: ${reason}` });
     }
-    if (wire.verdict !== 'error') for (const reason of wire.reasons) problems.push({ node: null, severity, reason: `wire check: ${reason}` });
+    if (wire.verdict !== "error") for (const reason of wire.reasons) problems.push({ node: null, severity, reason: `wire check: ${reason}` });
   }
-  const verdict: Verdict = problems.some((p) => p.severity === 'fail')
-    ? 'not-encrypted'
-    : problems.length > 0
-      ? 'unverified'
-      : 'verified';
-  const wireByNode = new Map<string, WireNodeResult>('nodes' in wire ? wire.nodes.map((w) => [w.node, w]) : []);
-  const wireOf = (node: string): ReportNode['wire'] =>
-    wire.verdict === 'skipped' || wire.verdict === 'not-applicable' ? 'skipped' : (wireByNode.get(node)?.verdict ?? 'not-captured');
-  const listed = input.nodes.filter((n) => n.verdict !== 'ok' || n.warnings.length > 0 || ['plaintext', 'inconclusive', 'error'].includes(wireByNode.get(n.node)?.verdict ?? ''));
+  const verdict: Verdict = problems.some((p) => p.severity === "fail") ? "not-encrypted" : problems.length > 0 ? "unverified" : "verified";
+  const wireByNode = new Map<string, WireNodeResult>("nodes" in wire ? wire.nodes.map((w) => [w.node, w]) : []);
+  const wireOf = (node: string): ReportNode["wire"] =>
+    wire.verdict === "skipped" || wire.verdict === "not-applicable" ? "skipped" : (wireByNode.get(node)?.verdict ?? "not-captured");
+  const listed = input.nodes.filter(
+    (n) => n.verdict !== "ok" || n.warnings.length > 0 || ["plaintext", "inconclusive", "error"].includes(wireByNode.get(n.node)?.verdict ?? ""),
+  );
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
     verdict,
@@ -205,9 +204,9 @@ export function buildReport(input: ReportInput): Report {
     configProblems: input.configProblems,
     nodeCounts: {
       total: input.nodes.length,
-      ok: input.nodes.filter((n) => n.verdict === 'ok').length,
-      fail: input.nodes.filter((n) => n.verdict === 'fail').length,
-      unverified: input.nodes.filter((n) => n.verdict === 'unverified' || n.verdict === 'pending').length,
+      ok: input.nodes.filter((n) => n.verdict === "ok").length,
+      fail: input.nodes.filter((n) => n.verdict === "fail").length,
+      unverified: input.nodes.filter((n) => n.verdict === "unverified" || n.verdict === "pending").length,
       withWarnings: input.nodes.filter((n) => n.warnings.length > 0).length,
     },
     nodes: listed.map((n) => ({ ...n, wire: wireOf(n.node) })),
@@ -221,8 +220,8 @@ export function buildReport(input: ReportInput): Report {
 }
 
 // The same reason on many nodes is one line naming a few of them.
-function groupProblems(problems: readonly Problem[]): Array<{ severity: Problem['severity']; reason: string; nodes: string[] }> {
-  const groups = new Map<string, { severity: Problem['severity']; reason: string; nodes: string[] }>();
+function groupProblems(problems: readonly Problem[]): Array<{ severity: Problem["severity"]; reason: string; nodes: string[] }> {
+  const groups = new Map<string, { severity: Problem["severity"]; reason: string; nodes: string[] }>();
   for (const p of problems) {
     const key = `${p.severity}\u0000${p.reason}`;
     const g = groups.get(key) ?? { severity: p.severity, reason: p.reason, nodes: [] };
@@ -268,30 +267,42 @@ export function summarize(r: Report): string {
   const lines: string[] = [];
   const head = {
     verified: `VERIFIED: ${r.mode} encryption is on and working`,
-    'not-encrypted': `NOT ENCRYPTED: ${r.mode} encryption is not working as configured`,
-    unverified: 'COULD NOT VERIFY encryption',
+    "not-encrypted": `NOT ENCRYPTED: ${r.mode} encryption is not working as configured`,
+    unverified: "COULD NOT VERIFY encryption",
   }[r.verdict];
   lines.push(`${head} (exit ${r.exitCode})`);
   if (r.cluster) {
     const c = r.cluster;
     const range = (x: Range): string => (x.min === x.max ? `${x.min}` : `${x.min}-${x.max}`);
-    const rule = c.rule === 'at least' ? 'at least ' : '';
-    const expect = c.expectedKeys ? `, ${rule}${range(c.expectedKeys)} IPsec keys per node` : c.expectedPeers ? `, ${rule}${range(c.expectedPeers)} WireGuard peers per node` : '';
-    lines.push(`  cluster: ${c.nodeCount} node(s), ${c.agentCount} agent(s), ${c.knownNodes} known to Cilium (${c.knownFrom}), ${c.ipFamilies.join('+')}, ${c.routingMode}${c.tunnelProtocol ? `/${c.tunnelProtocol}` : ''}${expect}`);
+    const rule = c.rule === "at least" ? "at least " : "";
+    const expect = c.expectedKeys
+      ? `, ${rule}${range(c.expectedKeys)} IPsec keys per node`
+      : c.expectedPeers
+        ? `, ${rule}${range(c.expectedPeers)} WireGuard peers per node`
+        : "";
+    lines.push(
+      `  cluster: ${c.nodeCount} node(s), ${c.agentCount} agent(s), ${c.knownNodes} known to Cilium (${c.knownFrom}), ${c.ipFamilies.join("+")}, ${c.routingMode}${c.tunnelProtocol ? `/${c.tunnelProtocol}` : ""}${expect}`,
+    );
   }
   const n = r.nodeCounts;
   lines.push(`  nodes: ${n.ok} ok, ${n.fail} failed, ${n.unverified} not verified, ${n.withWarnings} with warnings`);
   if (r.xfrm && Object.keys(r.xfrm).length > 0) {
-    lines.push(`  XFRM counters (total since boot, growth during the check): ${Object.entries(r.xfrm).map(([k, c]) => `${k} ${c.total} (+${c.growth})`).join(', ')}`);
+    lines.push(
+      `  XFRM counters (total since boot, growth during the check): ${Object.entries(r.xfrm)
+        .map(([k, c]) => `${k} ${c.total} (+${c.growth})`)
+        .join(", ")}`,
+    );
   }
-  lines.push(`  wire check: ${r.wire.verdict}${r.wire.reason ? ` (${r.wire.reason})` : r.wire.captured > 0 ? ` (${r.wire.encrypted} of ${r.wire.captured} captures encrypted)` : ''}`);
+  lines.push(
+    `  wire check: ${r.wire.verdict}${r.wire.reason ? ` (${r.wire.reason})` : r.wire.captured > 0 ? ` (${r.wire.encrypted} of ${r.wire.captured} captures encrypted)` : ""}`,
+  );
   const groups = groupProblems(r.problems);
   for (const g of groups.slice(0, DIGEST_PROBLEMS)) {
-    lines.push(`  ${g.severity === 'fail' ? 'FAIL' : 'UNVERIFIED'} ${g.nodes.length ? names(g.nodes) : 'cluster'}: ${g.reason}`);
+    lines.push(`  ${g.severity === "fail" ? "FAIL" : "UNVERIFIED"} ${g.nodes.length ? names(g.nodes) : "cluster"}: ${g.reason}`);
   }
   if (groups.length > DIGEST_PROBLEMS) lines.push(`  ... ${groups.length - DIGEST_PROBLEMS} more problem(s) in the report`);
   for (const w of r.warnings.slice(0, DIGEST_PROBLEMS)) lines.push(`  warning: ${w}`);
   if (r.warnings.length > DIGEST_PROBLEMS) lines.push(`  ... ${r.warnings.length - DIGEST_PROBLEMS} more warning(s) in the report`);
   if (r.stats) lines.push(`  ${r.stats.agentQueries} agent queries in ${r.stats.rounds} round(s), ${r.stats.durationSeconds}s`);
-  return lines.join('\n');
+  return lines.join("\n");
 }

@@ -1,19 +1,30 @@
-import { agentErrorMessage, parseAgentStatus, parseEncryptStatus, type EncryptionStatus } from './agentStatus';
-import type { VerifierArgs } from './args';
+import { agentErrorMessage, type EncryptionStatus, parseAgentStatus, parseEncryptStatus } from "./agentStatus";
+import type { VerifierArgs } from "./args";
 import {
-  AGENT_CONTAINER, ClusterDataError, daemonSetRollout, expectedIpsecKeys, expectedWireguardPeers, ipsecKeysPerRemoteNode,
-  knownFromAgents, parseAgentPods, parseCiliumConfig, parseCiliumNodes, parseNodes, staleKeyIds, type AgentPod, type CiliumConfig,
-  type KnownNode, type NodeInfo,
-} from './cluster';
-import {
-  evaluateConfig, evaluateNode, keyIdSince, type KeyIdContext, type NodeContext, type NodeResult, type Outcome, type Read,
-} from './evaluate';
-import { describeFailure, type Kubectl, type KubectlResult, type RunOptions } from './kubectl';
-import { buildReport, type ClusterSummary, type Range, type Report, type RunStats, type WireResult } from './report';
-import { runWireCheck, type WireInput } from './wire';
+  AGENT_CONTAINER,
+  type AgentPod,
+  type CiliumConfig,
+  ClusterDataError,
+  daemonSetRollout,
+  expectedIpsecKeys,
+  expectedWireguardPeers,
+  ipsecKeysPerRemoteNode,
+  type KnownNode,
+  knownFromAgents,
+  type NodeInfo,
+  parseAgentPods,
+  parseCiliumConfig,
+  parseCiliumNodes,
+  parseNodes,
+  staleKeyIds,
+} from "./cluster";
+import { evaluateConfig, evaluateNode, type KeyIdContext, keyIdSince, type NodeContext, type NodeResult, type Outcome, type Read } from "./evaluate";
+import { describeFailure, type Kubectl, type KubectlResult, type RunOptions } from "./kubectl";
+import { buildReport, type ClusterSummary, type Range, type Report, type RunStats, type WireResult } from "./report";
+import { runWireCheck, type WireInput } from "./wire";
 
-export const DAEMONSET = 'cilium';
-export const AGENT_SELECTOR = 'k8s-app=cilium';
+export const DAEMONSET = "cilium";
+export const AGENT_SELECTOR = "k8s-app=cilium";
 const UNREACHABLE_RETRIES = 3;
 const EXEC_TIMEOUT_MS = 30_000;
 // Backoff after the API server answers 429: doubling from 1 s up to 30 s, for every caller at once.
@@ -48,7 +59,10 @@ class ThrottleGate {
   private backoff = 0;
   throttled = 0;
 
-  constructor(private readonly deps: RunDeps, private readonly deadline: number) {}
+  constructor(
+    private readonly deps: RunDeps,
+    private readonly deadline: number,
+  ) {}
 
   async run(argv: readonly string[], opts?: RunOptions): Promise<KubectlResult> {
     for (;;) {
@@ -80,7 +94,7 @@ export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report>
   const deadline = started + args.timeoutSeconds * 1000;
   const gate = new ThrottleGate(deps, deadline);
   const { log } = deps;
-  const ns = ['-n', args.namespace];
+  const ns = ["-n", args.namespace];
   const base = { mode: args.mode, ciliumVersion: args.ciliumVersion.text, namespace: args.namespace, checkedAt: new Date(started) };
   const warnings: string[] = [];
   const stats: RunStats = { rounds: 0, agentQueries: 0, throttled: 0, concurrency: args.concurrency, durationSeconds: 0 };
@@ -96,7 +110,7 @@ export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report>
   const get = async (what: string, argv: string[]): Promise<string> => {
     for (let attempt = 1; ; attempt++) {
       const r = await gate.run(argv);
-      if (r.code === 0) return r.stdout.toString('utf8');
+      if (r.code === 0) return r.stdout.toString("utf8");
       if (/NotFound|not found/.test(r.stderr)) throw new Unverifiable(`${what} not found: ${describeFailure(r)}`);
       if (attempt >= UNREACHABLE_RETRIES || deps.now() >= deadline) throw new Unverifiable(`cannot read ${what}: ${describeFailure(r)}`);
       log(`cannot read ${what} (${describeFailure(r)}), retrying`);
@@ -106,43 +120,62 @@ export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report>
 
   try {
     for (;;) {
-      const state = daemonSetRollout(await get(`DaemonSet ${args.namespace}/${DAEMONSET}`, [...ns, 'get', 'daemonset', DAEMONSET, '-o', 'json']));
+      const state = daemonSetRollout(await get(`DaemonSet ${args.namespace}/${DAEMONSET}`, [...ns, "get", "daemonset", DAEMONSET, "-o", "json"]));
       log(state.message);
       if (state.done) break;
       if (deps.now() >= deadline) {
-        const pods = parseAgentPods(await get('agent pods', [...ns, 'get', 'pods', '-l', AGENT_SELECTOR, '-o', 'json']));
-        const notReady = pods.filter((p) => !p.agentReady).map((p) => `${p.node ?? '(unscheduled)'} (${p.name}, ${p.phase})`);
+        const pods = parseAgentPods(await get("agent pods", [...ns, "get", "pods", "-l", AGENT_SELECTOR, "-o", "json"]));
+        const notReady = pods.filter((p) => !p.agentReady).map((p) => `${p.node ?? "(unscheduled)"} (${p.name}, ${p.phase})`);
         throw new Unverifiable(
-          `Cilium agent rollout did not finish within ${args.timeoutSeconds}s: ${state.message}${notReady.length ? `; agents not ready: ${notReady.slice(0, 10).join(', ')}${notReady.length > 10 ? ` and ${notReady.length - 10} more` : ''}` : ''}`,
+          `Cilium agent rollout did not finish within ${args.timeoutSeconds}s: ${state.message}${notReady.length ? `; agents not ready: ${notReady.slice(0, 10).join(", ")}${notReady.length > 10 ? ` and ${notReady.length - 10} more` : ""}` : ""}`,
         );
       }
       await deps.sleep(args.pollIntervalSeconds * 1000);
     }
 
-    const nodes = parseNodes(await get('nodes', ['get', 'nodes', '-o', 'json']));
-    const pods = parseAgentPods(await get('agent pods', [...ns, 'get', 'pods', '-l', AGENT_SELECTOR, '-o', 'json']));
-    const cfg = parseCiliumConfig(await get(`ConfigMap ${args.namespace}/cilium-config`, [...ns, 'get', 'configmap', 'cilium-config', '-o', 'json']), args.ciliumVersion);
-    if (nodes.length === 0) throw new Unverifiable('the cluster has no nodes');
+    const nodes = parseNodes(await get("nodes", ["get", "nodes", "-o", "json"]));
+    const pods = parseAgentPods(await get("agent pods", [...ns, "get", "pods", "-l", AGENT_SELECTOR, "-o", "json"]));
+    const cfg = parseCiliumConfig(
+      await get(`ConfigMap ${args.namespace}/cilium-config`, [...ns, "get", "configmap", "cilium-config", "-o", "json"]),
+      args.ciliumVersion,
+    );
+    if (nodes.length === 0) throw new Unverifiable("the cluster has no nodes");
     configProblems = evaluateConfig(cfg, { mode: args.mode, version: args.ciliumVersion, nodeEncryption: args.nodeEncryption, strictMode: args.strictMode });
 
     const agentOf = new Map<string, AgentPod>();
     for (const p of pods) {
-      if (p.node && p.phase === 'Running' && p.agentReady && !p.deleting) agentOf.set(p.node, p);
+      if (p.node && p.phase === "Running" && p.agentReady && !p.deleting) agentOf.set(p.node, p);
     }
     const withAgent = nodes.filter((n) => agentOf.has(n.name));
     const { known, knownFrom, internalIps, keyIds } = await readKnownNodes(gate, cfg, withAgent, warnings, log);
     const announced = args.keyId === null ? null : { ids: keyIds, at: deps.now(), expected: args.keyId, keyWatcher: cfg.ipsecKeyWatcher };
-    const stale = args.keyId !== null && keyIds !== null ? staleKeyIds(keyIds, nodes.map((n) => n.name), args.keyId) : [];
+    const stale =
+      args.keyId !== null && keyIds !== null
+        ? staleKeyIds(
+            keyIds,
+            nodes.map((n) => n.name),
+            args.keyId,
+          )
+        : [];
     if (stale.length > 0) {
-      warnings.push(`${stale.length} CiliumNode(s) without a Kubernetes Node announce another key id than ${args.keyId}: ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ` and ${stale.length - 5} more` : ''}`);
+      warnings.push(
+        `${stale.length} CiliumNode(s) without a Kubernetes Node announce another key id than ${args.keyId}: ${stale.slice(0, 5).join(", ")}${stale.length > 5 ? ` and ${stale.length - 5} more` : ""}`,
+      );
     }
     if (cfg.clusterId > 0) {
-      warnings.push(`cluster-id is ${cfg.clusterId} (Cluster Mesh possible): nodes of other clusters hold keys and peers too, so agents must have at least the local CiliumNodes' share`);
+      warnings.push(
+        `cluster-id is ${cfg.clusterId} (Cluster Mesh possible): nodes of other clusters hold keys and peers too, so agents must have at least the local CiliumNodes' share`,
+      );
     }
-    const keysFor = args.mode === 'ipsec' ? expectedIpsecKeys(cfg, args.ciliumVersion, known) : null;
-    const peersFor = args.mode === 'wireguard' ? expectedWireguardPeers(cfg, known) : null;
+    const keysFor = args.mode === "ipsec" ? expectedIpsecKeys(cfg, args.ciliumVersion, known) : null;
+    const peersFor = args.mode === "wireguard" ? expectedWireguardPeers(cfg, known) : null;
     const ctx = (node: string): NodeContext => ({
-      mode: args.mode, version: args.ciliumVersion, keys: keysFor?.(node) ?? null, peers: peersFor?.(node) ?? null, nodeEncryption: args.nodeEncryption, keyId: null,
+      mode: args.mode,
+      version: args.ciliumVersion,
+      keys: keysFor?.(node) ?? null,
+      peers: peersFor?.(node) ?? null,
+      nodeEncryption: args.nodeEncryption,
+      keyId: null,
     });
     cluster = {
       nodeCount: nodes.length,
@@ -150,48 +183,64 @@ export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report>
       knownNodes: known.length,
       knownFrom,
       clusterId: cfg.clusterId,
-      ipFamilies: [cfg.ipv4 ? 'ipv4' : null, cfg.ipv6 ? 'ipv6' : null].filter((f): f is string => f !== null),
+      ipFamilies: [cfg.ipv4 ? "ipv4" : null, cfg.ipv6 ? "ipv6" : null].filter((f): f is string => f !== null),
       routingMode: cfg.routingMode,
-      tunnelProtocol: cfg.routingMode === 'tunnel' ? cfg.tunnelProtocol : null,
+      tunnelProtocol: cfg.routingMode === "tunnel" ? cfg.tunnelProtocol : null,
       ipam: cfg.ipam,
-      keysPerRemoteNode: args.mode === 'ipsec' ? ipsecKeysPerRemoteNode(cfg, args.ciliumVersion) : null,
+      keysPerRemoteNode: args.mode === "ipsec" ? ipsecKeysPerRemoteNode(cfg, args.ciliumVersion) : null,
       expectedKeys: keysFor ? range(withAgent.map((n) => keysFor(n.name).steady)) : null,
       expectedPeers: peersFor ? range(withAgent.map((n) => peersFor(n.name).steady)) : null,
       expectedKeyId: args.keyId,
-      rule: cfg.clusterId > 0 ? 'at least' : 'exactly',
+      rule: cfg.clusterId > 0 ? "at least" : "exactly",
       configRead: cfg.read,
     };
-    log(`cluster: ${nodes.length} node(s), ${withAgent.length} with a ready Cilium agent, ${known.length} known to Cilium; ${cluster.ipFamilies.join('+')}, ${cfg.routingMode}`);
+    log(
+      `cluster: ${nodes.length} node(s), ${withAgent.length} with a ready Cilium agent, ${known.length} known to Cilium; ${cluster.ipFamilies.join("+")}, ${cfg.routingMode}`,
+    );
 
     nodeResults = await pollAgents(args, deps, gate, nodes, agentOf, ctx, deadline, stats, announced);
 
     let wire: WireResult;
-    if (!args.wireCheck) wire = { verdict: 'skipped', reason: '--wire-check off' };
-    else if (withAgent.length < 2) wire = { verdict: 'not-applicable', reason: 'fewer than two nodes with a Cilium agent: no inter-node traffic to encrypt' };
+    if (!args.wireCheck) wire = { verdict: "skipped", reason: "--wire-check off" };
+    else if (withAgent.length < 2) wire = { verdict: "not-applicable", reason: "fewer than two nodes with a Cilium agent: no inter-node traffic to encrypt" };
     else {
       const input: WireInput = { args, cfg, nodes: withAgent, internalIps, deadline };
-      wire = deps.wireCheck ? await deps.wireCheck(input) : await runWireCheck(input, { ...deps, kubectl: { run: (a, o) => gate.run(a, o), start: (a, o) => deps.kubectl.start(a, o) } });
+      wire = deps.wireCheck
+        ? await deps.wireCheck(input)
+        : await runWireCheck(input, { ...deps, kubectl: { run: (a, o) => gate.run(a, o), start: (a, o) => deps.kubectl.start(a, o) } });
     }
     return finish(wire, null);
   } catch (e) {
     if (!(e instanceof Unverifiable) && !(e instanceof ClusterDataError)) throw e;
-    return finish({ verdict: 'skipped', reason: 'verification stopped before the wire check' }, (e as Error).message);
+    return finish({ verdict: "skipped", reason: "verification stopped before the wire check" }, (e as Error).message);
   }
 }
 
 async function readKnownNodes(
-  gate: ThrottleGate, cfg: CiliumConfig, withAgent: readonly NodeInfo[], warnings: string[], log: (l: string) => void,
-): Promise<{ known: KnownNode[]; knownFrom: ClusterSummary['knownFrom']; internalIps: Map<string, string[]>; keyIds: Map<string, number> | null }> {
-  const r = await gate.run(['get', 'ciliumnodes', '-o', 'json']);
+  gate: ThrottleGate,
+  cfg: CiliumConfig,
+  withAgent: readonly NodeInfo[],
+  warnings: string[],
+  log: (l: string) => void,
+): Promise<{ known: KnownNode[]; knownFrom: ClusterSummary["knownFrom"]; internalIps: Map<string, string[]>; keyIds: Map<string, number> | null }> {
+  const r = await gate.run(["get", "ciliumnodes", "-o", "json"]);
   if (r.code === 0) {
-    const { known, internalIps, keyIds } = parseCiliumNodes(r.stdout.toString('utf8'));
-    return { known, knownFrom: 'CiliumNode', internalIps, keyIds };
+    const { known, internalIps, keyIds } = parseCiliumNodes(r.stdout.toString("utf8"));
+    return { known, knownFrom: "CiliumNode", internalIps, keyIds };
   }
   if (!NOT_SERVED.test(r.stderr)) throw new Unverifiable(`cannot read CiliumNodes, which say what each agent must hold: ${describeFailure(r)}`);
-  const note = 'the CiliumNode API is not served, so the expected keys and peers count the nodes with a ready agent instead of the nodes Cilium knows';
+  const note = "the CiliumNode API is not served, so the expected keys and peers count the nodes with a ready agent instead of the nodes Cilium knows";
   warnings.push(note);
   log(note);
-  return { known: knownFromAgents(withAgent.map((n) => n.name), cfg), knownFrom: 'agent pods', internalIps: new Map(), keyIds: null };
+  return {
+    known: knownFromAgents(
+      withAgent.map((n) => n.name),
+      cfg,
+    ),
+    knownFrom: "agent pods",
+    internalIps: new Map(),
+    keyIds: null,
+  };
 }
 
 // --key-id: the key ids the CiliumNodes announced at the start (null: the API is not served).
@@ -204,13 +253,13 @@ interface AnnouncedKeyIds {
 
 // A later list of the key ids; null when it cannot be read this time (the last one still stands).
 async function listKeyIds(gate: ThrottleGate, log: (l: string) => void): Promise<Map<string, number> | null> {
-  const r = await gate.run(['get', 'ciliumnodes', '-o', 'json']);
+  const r = await gate.run(["get", "ciliumnodes", "-o", "json"]);
   if (r.code !== 0) {
     log(`cannot read CiliumNodes (${describeFailure(r)}); the key ids read before stand`);
     return null;
   }
   try {
-    return parseCiliumNodes(r.stdout.toString('utf8')).keyIds;
+    return parseCiliumNodes(r.stdout.toString("utf8")).keyIds;
   } catch (e) {
     log(`${(e as Error).message}; the key ids read before stand`);
     return null;
@@ -222,17 +271,28 @@ async function listKeyIds(gate: ThrottleGate, log: (l: string) => void): Promise
 // a second read or are still growing, an agent that did not answer yet). With --key-id, one
 // CiliumNode list per round while a pending node announces another key id.
 async function pollAgents(
-  args: VerifierArgs, deps: RunDeps, gate: ThrottleGate, nodes: readonly NodeInfo[], agentOf: ReadonlyMap<string, AgentPod>,
-  ctx: (node: string) => NodeContext, deadline: number, stats: RunStats, announced: AnnouncedKeyIds | null,
+  args: VerifierArgs,
+  deps: RunDeps,
+  gate: ThrottleGate,
+  nodes: readonly NodeInfo[],
+  agentOf: ReadonlyMap<string, AgentPod>,
+  ctx: (node: string) => NodeContext,
+  deadline: number,
+  stats: RunStats,
+  announced: AnnouncedKeyIds | null,
 ): Promise<NodeResult[]> {
   let ids = announced?.ids ?? null;
   let since = announced && ids ? keyIdSince(new Map(), ids, announced.expected, announced.at) : new Map<string, number>();
-  const keyIdOf = (node: string): KeyIdContext | null => announced && {
-    expected: announced.expected, announced: ids === null ? 'not served' : ids.get(node) ?? null, since: since.get(node) ?? null, keyWatcher: announced.keyWatcher,
-  };
+  const keyIdOf = (node: string): KeyIdContext | null =>
+    announced && {
+      expected: announced.expected,
+      announced: ids === null ? "not served" : (ids.get(node) ?? null),
+      since: since.get(node) ?? null,
+      keyWatcher: announced.keyWatcher,
+    };
   const behind = (node: string): boolean => {
     const k = keyIdOf(node);
-    return k !== null && k.announced !== 'not served' && k.announced !== k.expected;
+    return k !== null && k.announced !== "not served" && k.announced !== k.expected;
   };
   const nodeCtx = (node: string): NodeContext => ({ ...ctx(node), keyId: keyIdOf(node) });
   const results = new Map<string, NodeResult>();
@@ -266,10 +326,13 @@ async function pollAgents(
     });
     const final = deps.now() + args.pollIntervalSeconds * 1000 > deadline;
     for (const n of pending) results.set(n.name, evaluateNode(n.name, agentOf.get(n.name)!.name, reads.get(n.name)!, nodeCtx(n.name), final));
-    pending = pending.filter((n) => results.get(n.name)!.verdict === 'pending');
+    pending = pending.filter((n) => results.get(n.name)!.verdict === "pending");
     if (pending.length === 0 || final) break;
-    const shown = pending.slice(0, 5).map((n) => `${n.name} (${results.get(n.name)!.reasons[0]})`).join('; ');
-    deps.log(`round ${stats.rounds}: ${pending.length} agent(s) to read again: ${shown}${pending.length > 5 ? ` and ${pending.length - 5} more` : ''}`);
+    const shown = pending
+      .slice(0, 5)
+      .map((n) => `${n.name} (${results.get(n.name)!.reasons[0]})`)
+      .join("; ");
+    deps.log(`round ${stats.rounds}: ${pending.length} agent(s) to read again: ${shown}${pending.length > 5 ? ` and ${pending.length - 5} more` : ""}`);
     await deps.sleep(args.pollIntervalSeconds * 1000);
   }
   return nodes.map((n) => results.get(n.name)!);
@@ -279,19 +342,19 @@ async function pollAgents(
 // come from the node's kernel), `cilium-dbg status -o json` for WireGuard (the only output with
 // node encryption; its peer count is the agent's reading of cilium_wg0).
 async function readAgent(args: VerifierArgs, deps: RunDeps, gate: ThrottleGate, pod: string): Promise<Read> {
-  const command = args.mode === 'ipsec' ? ['encrypt', 'status', '-o', 'json'] : ['status', '-o', 'json'];
-  const r = await gate.run([...['-n', args.namespace], 'exec', pod, '-c', AGENT_CONTAINER, '--', 'cilium-dbg', ...command], { timeoutMs: EXEC_TIMEOUT_MS });
+  const command = args.mode === "ipsec" ? ["encrypt", "status", "-o", "json"] : ["status", "-o", "json"];
+  const r = await gate.run([...["-n", args.namespace], "exec", pod, "-c", AGENT_CONTAINER, "--", "cilium-dbg", ...command], { timeoutMs: EXEC_TIMEOUT_MS });
   const at = deps.now();
   if (r.code !== 0) return { at, outcome: { ok: false, error: r.timedOut ? describeFailure(r) : agentErrorMessage(r.stderr) || describeFailure(r) } };
-  return { at, outcome: parseRead(args, r.stdout.toString('utf8')) };
+  return { at, outcome: parseRead(args, r.stdout.toString("utf8")) };
 }
 
 function parseRead(args: VerifierArgs, stdout: string): Outcome<EncryptionStatus> {
   try {
-    if (args.mode === 'ipsec') return { ok: true, value: parseEncryptStatus(stdout) };
+    if (args.mode === "ipsec") return { ok: true, value: parseEncryptStatus(stdout) };
     const status = parseAgentStatus(stdout);
     if (status.encryption === null) {
-      return { ok: false, error: `"cilium-dbg status" has no encryption member yet (agent state ${status.state ?? 'unknown'})` };
+      return { ok: false, error: `"cilium-dbg status" has no encryption member yet (agent state ${status.state ?? "unknown"})` };
     }
     return { ok: true, value: status.encryption };
   } catch (e) {

@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import type { VerifierArgs } from './args';
-import { judgeCapture, summarizeCapture, type ClassifyOptions, type WireVerdict } from './classify';
-import { atLeast } from '../encryption/ciliumVersion';
-import { ClusterDataError, parsePod, type CiliumConfig, type NodeInfo, type PodInfo } from './cluster';
-import { parseIp } from './ip';
-import { describeFailure, type Kubectl } from './kubectl';
-import type { WireNodeResult, WireResult } from './report';
+import { randomBytes } from "node:crypto";
+import { atLeast } from "../encryption/ciliumVersion";
+import type { VerifierArgs } from "./args";
+import { type ClassifyOptions, judgeCapture, summarizeCapture, type WireVerdict } from "./classify";
+import { type CiliumConfig, ClusterDataError, type NodeInfo, type PodInfo, parsePod } from "./cluster";
+import { parseIp } from "./ip";
+import { describeFailure, type Kubectl } from "./kubectl";
+import type { WireNodeResult, WireResult } from "./report";
 
 // The wire check, after Cilium's pod-to-pod-encryption tests: per sampled node pair, a client pod
 // on one node talks to a server pod on the other while a host-network tcpdump on each of the two
@@ -14,7 +14,7 @@ import type { WireNodeResult, WireResult } from './report';
 // is the positive control: node traffic is plaintext, so the capture must show it unless it is
 // blind.
 
-export const CONTROL_MARKER = Buffer.from('cilium-enc-probe', 'ascii');
+export const CONTROL_MARKER = Buffer.from("cilium-enc-probe", "ascii");
 export const SERVER_PORT = 8080;
 // Upper bound of a capture, only reached if stopping it fails: it is stopped as soon as the
 // pair's traffic is done, so the bound can be generous for slow or busy clusters.
@@ -24,8 +24,8 @@ const REQUESTS_PER_ADDRESS = 3;
 // Pairs checked at once: each holds two long-running execs (the captures) plus short ones, so
 // this bounds the kubectl processes and API server streams of the wire check.
 export const PAIRS_IN_FLIGHT = 8;
-const LABEL = 'app.kubernetes.io/managed-by';
-const LABEL_VALUE = 'cilium-encryption-verifier';
+const LABEL = "app.kubernetes.io/managed-by";
+const LABEL_VALUE = "cilium-encryption-verifier";
 
 export interface WirePair {
   index: number;
@@ -75,25 +75,25 @@ const RESTRICTED = {
   allowPrivilegeEscalation: false,
   privileged: false,
   readOnlyRootFilesystem: true,
-  capabilities: { drop: ['ALL'] },
-  seccompProfile: { type: 'RuntimeDefault' },
+  capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
 };
 export const WORKLOAD_SECURITY = { ...RESTRICTED, runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534 };
 // Capabilities only take effect for root in a container (Kubernetes sets no ambient ones).
-export const CAPTURE_SECURITY = { ...RESTRICTED, runAsUser: 0, capabilities: { drop: ['ALL'], add: ['NET_RAW'] } };
+export const CAPTURE_SECURITY = { ...RESTRICTED, runAsUser: 0, capabilities: { drop: ["ALL"], add: ["NET_RAW"] } };
 
 function pod(name: string, role: string, pair: number, node: string, spec: Record<string, unknown>): Record<string, unknown> {
   return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, labels: { [LABEL]: LABEL_VALUE, 'cilium-encryption-verifier/role': role, 'cilium-encryption-verifier/pair': String(pair) } },
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, labels: { [LABEL]: LABEL_VALUE, "cilium-encryption-verifier/role": role, "cilium-encryption-verifier/pair": String(pair) } },
     spec: {
       nodeName: node,
-      restartPolicy: 'Never',
+      restartPolicy: "Never",
       terminationGracePeriodSeconds: 0,
       automountServiceAccountToken: false,
       enableServiceLinks: false,
-      tolerations: [{ operator: 'Exists' }],
+      tolerations: [{ operator: "Exists" }],
       ...spec,
     },
   };
@@ -101,33 +101,35 @@ function pod(name: string, role: string, pair: number, node: string, spec: Recor
 
 export function wireManifests(namespace: string, pairs: readonly WirePair[], workloadImage: string, captureImage: string): Record<string, unknown> {
   const capture = (name: string, pair: number, node: string): Record<string, unknown> =>
-    pod(name, 'capture', pair, node, {
+    pod(name, "capture", pair, node, {
       hostNetwork: true,
-      containers: [{ name: 'capture', image: captureImage, command: ['sleep', '3600'], securityContext: CAPTURE_SECURITY }],
+      containers: [{ name: "capture", image: captureImage, command: ["sleep", "3600"], securityContext: CAPTURE_SECURITY }],
     });
   const pods = pairs.flatMap((p) => {
     const n = podNames(p.index);
     return [
-      pod(n.server, 'server', p.index, p.server.name, {
-        containers: [{ name: 'server', image: workloadImage, command: ['httpd', '-f', '-p', String(SERVER_PORT), '-h', '/etc'], securityContext: WORKLOAD_SECURITY }],
+      pod(n.server, "server", p.index, p.server.name, {
+        containers: [
+          { name: "server", image: workloadImage, command: ["httpd", "-f", "-p", String(SERVER_PORT), "-h", "/etc"], securityContext: WORKLOAD_SECURITY },
+        ],
       }),
-      pod(n.client, 'client', p.index, p.client.name, {
-        containers: [{ name: 'client', image: workloadImage, command: ['sleep', '3600'], securityContext: WORKLOAD_SECURITY }],
+      pod(n.client, "client", p.index, p.client.name, {
+        containers: [{ name: "client", image: workloadImage, command: ["sleep", "3600"], securityContext: WORKLOAD_SECURITY }],
       }),
       capture(n.captureClient, p.index, p.client.name),
       capture(n.captureServer, p.index, p.server.name),
     ];
   });
   return {
-    apiVersion: 'v1',
-    kind: 'List',
+    apiVersion: "v1",
+    kind: "List",
     items: [
       {
-        apiVersion: 'v1',
-        kind: 'Namespace',
+        apiVersion: "v1",
+        kind: "Namespace",
         // hostNetwork is outside the baseline Pod Security level, so the namespace must admit
         // "privileged"; the pods themselves are not.
-        metadata: { name: namespace, labels: { [LABEL]: LABEL_VALUE, 'pod-security.kubernetes.io/enforce': 'privileged' } },
+        metadata: { name: namespace, labels: { [LABEL]: LABEL_VALUE, "pod-security.kubernetes.io/enforce": "privileged" } },
       },
       ...pods.map((p) => ({ ...p, metadata: { ...(p.metadata as object), namespace } })),
     ],
@@ -139,10 +141,13 @@ export function wireManifests(namespace: string, pairs: readonly WirePair[], wor
 export function captureFilter(nodeA: readonly string[], nodeB: readonly string[], podA: readonly string[], podB: readonly string[]): string {
   const pairs: string[] = [];
   const family = (ip: string): number => parseIp(ip)?.length ?? 0;
-  for (const [as, bs] of [[nodeA, nodeB], [podA, podB]] as const) {
+  for (const [as, bs] of [
+    [nodeA, nodeB],
+    [podA, podB],
+  ] as const) {
     for (const a of as) for (const b of bs) if (family(a) === family(b)) pairs.push(`(host ${a} and host ${b})`);
   }
-  return pairs.join(' or ');
+  return pairs.join(" or ");
 }
 
 export function parseRouteDevice(json: string): string | null {
@@ -150,7 +155,7 @@ export function parseRouteDevice(json: string): string | null {
     const routes = JSON.parse(json) as unknown;
     if (Array.isArray(routes) && routes.length > 0) {
       const dev = (routes[0] as { dev?: unknown }).dev;
-      if (typeof dev === 'string' && /^[A-Za-z0-9_.@-]{1,15}$/.test(dev)) return dev;
+      if (typeof dev === "string" && /^[A-Za-z0-9_.@-]{1,15}$/.test(dev)) return dev;
     }
   } catch {
     // reported by the caller as "no device"
@@ -159,9 +164,9 @@ export function parseRouteDevice(json: string): string | null {
 }
 
 export function combineWire(nodes: readonly WireNodeResult[]): WireVerdict {
-  if (nodes.some((n) => n.verdict === 'plaintext')) return 'plaintext';
-  if (nodes.every((n) => n.verdict === 'encrypted')) return 'encrypted';
-  return 'inconclusive';
+  if (nodes.some((n) => n.verdict === "plaintext")) return "plaintext";
+  if (nodes.every((n) => n.verdict === "encrypted")) return "encrypted";
+  return "inconclusive";
 }
 
 export interface WireDeps {
@@ -197,30 +202,32 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => 
 
 export async function runWireCheck(input: WireInput, deps: WireDeps): Promise<WireResult> {
   const pairs = samplePairs(input.nodes);
-  if (typeof pairs === 'string') return { verdict: 'error', reason: pairs, nodes: [] };
-  const suffix = deps.randomSuffix ? deps.randomSuffix() : randomBytes(3).toString('hex');
+  if (typeof pairs === "string") return { verdict: "error", reason: pairs, nodes: [] };
+  const suffix = deps.randomSuffix ? deps.randomSuffix() : randomBytes(3).toString("hex");
   const namespace = `cilium-encryption-verify-${suffix}`;
   const { kubectl, log } = deps;
-  log(`wire check: ${pairs.length} node pair(s) covering ${new Set(pairs.flatMap((p) => [p.client.name, p.server.name])).size} node(s), namespace ${namespace}`);
-  const applied = await kubectl.run(['apply', '-f', '-', '-o', 'name'], {
+  log(
+    `wire check: ${pairs.length} node pair(s) covering ${new Set(pairs.flatMap((p) => [p.client.name, p.server.name])).size} node(s), namespace ${namespace}`,
+  );
+  const applied = await kubectl.run(["apply", "-f", "-", "-o", "name"], {
     input: JSON.stringify(wireManifests(namespace, pairs, input.args.workloadImage, input.args.captureImage)),
     timeoutMs: 120_000,
   });
   try {
-    if (applied.code !== 0) return { verdict: 'error', reason: `cannot create the test pods: ${describeFailure(applied)}`, nodes: [] };
+    if (applied.code !== 0) return { verdict: "error", reason: `cannot create the test pods: ${describeFailure(applied)}`, nodes: [] };
     const expected = pairs.flatMap((p) => Object.values(podNames(p.index)));
     const pods = await waitForPods(namespace, expected, input.deadline, deps);
-    if (typeof pods === 'string') return { verdict: 'error', reason: pods, nodes: [] };
+    if (typeof pods === "string") return { verdict: "error", reason: pods, nodes: [] };
 
     const results = await mapLimit(pairs, deps.pairsInFlight ?? PAIRS_IN_FLIGHT, async (p) => {
       if (deps.now() >= input.deadline) {
-        return [p.client, p.server].map((n, i) => failedSide(n, i === 0 ? 'client' : 'server', 'not captured: the verification timeout ran out first'));
+        return [p.client, p.server].map((n, i) => failedSide(n, i === 0 ? "client" : "server", "not captured: the verification timeout ran out first"));
       }
       return checkPair(p, pods, namespace, input, deps);
     });
     const nodes = results.flat();
-    const errored = nodes.filter((n) => n.verdict === 'error');
-    const verdict: WireVerdict = errored.length > 0 && !nodes.some((n) => n.verdict === 'plaintext') ? 'inconclusive' : combineWire(nodes);
+    const errored = nodes.filter((n) => n.verdict === "error");
+    const verdict: WireVerdict = errored.length > 0 && !nodes.some((n) => n.verdict === "plaintext") ? "inconclusive" : combineWire(nodes);
     return {
       verdict,
       positiveControl: nodeEncryptionOn(input, null)
@@ -230,63 +237,89 @@ export async function runWireCheck(input: WireInput, deps: WireDeps): Promise<Wi
       reasons: [],
     };
   } catch (e) {
-    if (e instanceof ClusterDataError) return { verdict: 'error', reason: e.message, nodes: [] };
+    if (e instanceof ClusterDataError) return { verdict: "error", reason: e.message, nodes: [] };
     throw e;
   } finally {
-    const del = await kubectl.run(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=false']);
+    const del = await kubectl.run(["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"]);
     log(del.code === 0 ? `wire check: deleted namespace ${namespace}` : `wire check: could not delete namespace ${namespace}: ${describeFailure(del)}`);
   }
 }
 
-function failedSide(node: NodeInfo, role: 'client' | 'server', reason: string, iface: string | null = null): WireNodeResult {
-  return { node: node.name, role, interface: iface, verdict: 'error', reasons: [reason], counts: null };
+function failedSide(node: NodeInfo, role: "client" | "server", reason: string, iface: string | null = null): WireNodeResult {
+  return { node: node.name, role, interface: iface, verdict: "error", reasons: [reason], counts: null };
 }
 
 // WireGuard node encryption asserted, and (for a pair) both nodes workers: control-plane nodes
 // opt out by default.
 function nodeEncryptionOn(input: WireInput, pair: WirePair | null): boolean {
-  const on = input.args.mode === 'wireguard' && (input.args.nodeEncryption ?? input.cfg.nodeEncryption);
+  const on = input.args.mode === "wireguard" && (input.args.nodeEncryption ?? input.cfg.nodeEncryption);
   return on && (pair === null || (!pair.client.controlPlane && !pair.server.controlPlane));
 }
 
 async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, namespace: string, input: WireInput, deps: WireDeps): Promise<WireNodeResult[]> {
   const { kubectl, log } = deps;
-  const ns = ['-n', namespace];
+  const ns = ["-n", namespace];
   const names = podNames(pair.index);
   // Test traffic in the IP families Cilium runs (its IPAM gives pods no other address; an address
   // of another family would come from outside Cilium and prove nothing about it).
-  const cilium = (ips: readonly string[]): string[] => ips.filter((ip) => (ip.includes(':') ? input.cfg.ipv6 : input.cfg.ipv4));
+  const cilium = (ips: readonly string[]): string[] => ips.filter((ip) => (ip.includes(":") ? input.cfg.ipv6 : input.cfg.ipv4));
   const server = { ips: cilium(pods.get(names.server)!.ips) };
   const client = { ips: cilium(pods.get(names.client)!.ips) };
   const sides = [
-    { role: 'client' as const, node: pair.client, peer: pair.server, pod: names.captureClient },
-    { role: 'server' as const, node: pair.server, peer: pair.client, pod: names.captureServer },
+    { role: "client" as const, node: pair.client, peer: pair.server, pod: names.captureClient },
+    { role: "server" as const, node: pair.server, peer: pair.client, pod: names.captureServer },
   ];
   const failAll = (reason: string, devices: Array<string | null> = [null, null]): WireNodeResult[] =>
     sides.map((s, i) => failedSide(s.node, s.role, reason, devices[i] ?? null));
   log(`wire check: pair ${pair.index}: client on ${pair.client.name}, server on ${pair.server.name}`);
   if (server.ips.length === 0 || client.ips.length === 0) {
-    return failAll(`the test pods have no address in the IP families Cilium runs (${[input.cfg.ipv4 && 'IPv4', input.cfg.ipv6 && 'IPv6'].filter(Boolean).join(', ') || 'none'})`);
+    return failAll(
+      `the test pods have no address in the IP families Cilium runs (${[input.cfg.ipv4 && "IPv4", input.cfg.ipv6 && "IPv6"].filter(Boolean).join(", ") || "none"})`,
+    );
   }
   const nodeAddrs = (n: NodeInfo): string[] => [...n.internalIPs, ...(input.internalIps.get(n.name) ?? [])];
   const filter = captureFilter(nodeAddrs(pair.client), nodeAddrs(pair.server), client.ips, server.ips);
 
   const devices = await Promise.all(
     sides.map(async (s) => {
-      const r = await kubectl.run([...ns, 'exec', s.pod, '--', 'ip', '-j', 'route', 'get', s.peer.internalIPs[0]!], { timeoutMs: 30_000 });
-      return { dev: r.code === 0 ? parseRouteDevice(r.stdout.toString('utf8')) : null, r };
+      const r = await kubectl.run([...ns, "exec", s.pod, "--", "ip", "-j", "route", "get", s.peer.internalIPs[0]!], { timeoutMs: 30_000 });
+      return { dev: r.code === 0 ? parseRouteDevice(r.stdout.toString("utf8")) : null, r };
     }),
   );
   const noDevice = devices.findIndex((d) => !d.dev);
   if (noDevice >= 0) {
     const d = devices[noDevice]!;
-    return failAll(`cannot find the egress interface on ${sides[noDevice]!.node.name}: ${d.r.code === 0 ? 'no device in "ip -j route get" output' : describeFailure(d.r)}`);
+    return failAll(
+      `cannot find the egress interface on ${sides[noDevice]!.node.name}: ${d.r.code === 0 ? 'no device in "ip -j route get" output' : describeFailure(d.r)}`,
+    );
   }
   const devs = devices.map((d) => d.dev!);
 
   const captures = sides.map((s, i) =>
     kubectl.start(
-      [...ns, 'exec', s.pod, '--', 'timeout', '-s', 'INT', String(CAPTURE_SECONDS), 'tcpdump', '-i', devs[i]!, '-p', '-Q', 'out', '-U', '-n', '-s', String(SNAPLEN), '-w', '-', filter],
+      [
+        ...ns,
+        "exec",
+        s.pod,
+        "--",
+        "timeout",
+        "-s",
+        "INT",
+        String(CAPTURE_SECONDS),
+        "tcpdump",
+        "-i",
+        devs[i]!,
+        "-p",
+        "-Q",
+        "out",
+        "-U",
+        "-n",
+        "-s",
+        String(SNAPLEN),
+        "-w",
+        "-",
+        filter,
+      ],
       { timeoutMs: (CAPTURE_SECONDS + 30) * 1000 },
     ),
   );
@@ -296,33 +329,41 @@ async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, nam
   if (notListening.length > 0) {
     captures.forEach((c) => c.kill());
     const why = await Promise.all(captures.map((c) => c.done));
-    return failAll(`tcpdump did not start on ${notListening.join(', ')}: ${why.map(describeFailure).join('; ')}`, devs);
+    return failAll(`tcpdump did not start on ${notListening.join(", ")}: ${why.map(describeFailure).join("; ")}`, devs);
   }
 
   const trafficErrors: string[] = [];
   for (const ip of server.ips) {
-    const host = ip.includes(':') ? `[${ip}]` : ip;
+    const host = ip.includes(":") ? `[${ip}]` : ip;
     const urls = Array.from({ length: REQUESTS_PER_ADDRESS }, () => `http://${host}:${SERVER_PORT}/hostname`);
-    const r = await kubectl.run([...ns, 'exec', names.client, '--', 'wget', '-q', '-O', '/dev/null', '-T', '5', ...urls], { timeoutMs: 60_000 });
+    const r = await kubectl.run([...ns, "exec", names.client, "--", "wget", "-q", "-O", "/dev/null", "-T", "5", ...urls], { timeoutMs: 60_000 });
     if (r.code !== 0) trafficErrors.push(`client to server ${ip}: ${describeFailure(r)}`);
   }
   await Promise.all(
     sides.map(async (s) => {
-      const r = await kubectl.run([...ns, 'exec', s.pod, '--', 'ping', '-c', '3', '-i', '0.2', '-W', '2', '-p', CONTROL_MARKER.toString('hex'), s.peer.internalIPs[0]!], { timeoutMs: 30_000 });
+      const r = await kubectl.run(
+        [...ns, "exec", s.pod, "--", "ping", "-c", "3", "-i", "0.2", "-W", "2", "-p", CONTROL_MARKER.toString("hex"), s.peer.internalIPs[0]!],
+        { timeoutMs: 30_000 },
+      );
       if (r.code !== 0) log(`wire check: control ping from ${s.node.name} failed (${describeFailure(r)})`);
     }),
   );
   // The traffic is done: stop the captures now rather than at their time limit. tcpdump ends
   // cleanly on SIGINT and flushes; a failed stop only means waiting for the limit.
-  await Promise.all(sides.map((s) => kubectl.run([...ns, 'exec', s.pod, '--', 'pkill', '-INT', '-x', 'tcpdump'], { timeoutMs: 30_000 })));
+  await Promise.all(sides.map((s) => kubectl.run([...ns, "exec", s.pod, "--", "pkill", "-INT", "-x", "tcpdump"], { timeoutMs: 30_000 })));
   const results = await Promise.all(captures.map((c) => c.done));
-  if (trafficErrors.length > 0) return failAll(`test traffic between the pods failed: ${trafficErrors.slice(0, 3).join('; ')}`, devs);
+  if (trafficErrors.length > 0) return failAll(`test traffic between the pods failed: ${trafficErrors.slice(0, 3).join("; ")}`, devs);
 
   const nodeEncryption = nodeEncryptionOn(input, pair);
   const opts: ClassifyOptions = {
     mode: input.args.mode,
-    tunnelPorts: new Map<number, 'vxlan' | 'geneve'>([[8472, 'vxlan'], [4789, 'vxlan'], [6081, 'geneve'], [input.cfg.tunnelPort, input.cfg.tunnelProtocol]]),
-    overlayMustBeEncrypted: input.args.mode === 'wireguard' || atLeast(input.args.ciliumVersion, 18),
+    tunnelPorts: new Map<number, "vxlan" | "geneve">([
+      [8472, "vxlan"],
+      [4789, "vxlan"],
+      [6081, "geneve"],
+      [input.cfg.tunnelPort, input.cfg.tunnelProtocol],
+    ]),
+    overlayMustBeEncrypted: input.args.mode === "wireguard" || atLeast(input.args.ciliumVersion, 18),
     hostTrafficMustBeEncrypted: nodeEncryption,
     podAddresses: [...client.ips, ...server.ips],
     podCidrs: input.nodes.flatMap((n) => n.podCIDRs),
@@ -338,7 +379,11 @@ async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, nam
       const judged = judgeCapture(summary, input.args.mode, !nodeEncryption);
       const { samples: _s, problems: _p, espSpis, ...counts } = summary;
       return {
-        node: s.node.name, role: s.role, interface: devs[i]!, verdict: judged.verdict, reasons: judged.reasons,
+        node: s.node.name,
+        role: s.role,
+        interface: devs[i]!,
+        verdict: judged.verdict,
+        reasons: judged.reasons,
         counts: { ...counts, espSpis: espSpis.map((x) => `0x${x.toString(16)}`) },
       };
     } catch (e) {
@@ -352,23 +397,23 @@ async function waitForPods(namespace: string, names: readonly string[], deadline
   const limit = Math.min(deadline, deps.now() + 180_000);
   const wanted = new Set(names);
   for (;;) {
-    const r = await deps.kubectl.run(['-n', namespace, 'get', 'pods', '-l', `${LABEL}=${LABEL_VALUE}`, '-o', 'json'], { timeoutMs: 60_000 });
+    const r = await deps.kubectl.run(["-n", namespace, "get", "pods", "-l", `${LABEL}=${LABEL_VALUE}`, "-o", "json"], { timeoutMs: 60_000 });
     let last: string;
     if (r.code !== 0) {
       last = `pods not readable (${describeFailure(r)})`;
     } else {
       const ready = new Map<string, PodInfo>();
       const waiting: string[] = [];
-      for (const p of parsePodList(r.stdout.toString('utf8'))) {
+      for (const p of parsePodList(r.stdout.toString("utf8"))) {
         if (!wanted.has(p.name)) continue;
-        if (p.phase === 'Failed' || p.phase === 'Succeeded') return `test pod ${p.name} ended (${p.phase}) before the check`;
+        if (p.phase === "Failed" || p.phase === "Succeeded") return `test pod ${p.name} ended (${p.phase}) before the check`;
         if (p.ready && p.ips.length > 0) ready.set(p.name, p);
         else waiting.push(`${p.name} (${p.phase})`);
       }
       const missing = names.filter((n) => !ready.has(n) && !waiting.some((w) => w.startsWith(`${n} `)));
       if (waiting.length === 0 && missing.length === 0) return ready;
       const all = [...waiting, ...missing.map((n) => `${n} (not created)`)];
-      last = `${all.slice(0, 5).join(', ')}${all.length > 5 ? ` and ${all.length - 5} more` : ''}`;
+      last = `${all.slice(0, 5).join(", ")}${all.length > 5 ? ` and ${all.length - 5} more` : ""}`;
     }
     if (deps.now() >= limit) return `test pods not ready in time: ${last}`;
     deps.log(`wire check: waiting for test pods: ${last}`);
@@ -384,6 +429,6 @@ function parsePodList(json: string): PodInfo[] {
     throw new ClusterDataError(`pod list is not JSON: ${(e as Error).message}`);
   }
   const items = (doc as { items?: unknown }).items;
-  if (!Array.isArray(items)) throw new ClusterDataError('pod list has no items');
+  if (!Array.isArray(items)) throw new ClusterDataError("pod list has no items");
   return items.map((item) => parsePod(JSON.stringify(item)));
 }

@@ -4,8 +4,8 @@
  * encryption and changes nothing else. Key material is compared by hash and never printed.
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -15,12 +15,18 @@ import { chartPath, exists, helm, kubectl, kubectlJson, livePsk, newStack, PROJE
 /** A value users could keep in their Helm values (a TLS key the chart ignores while hubble.tls.auto is on). */
 const USER_SECRET = `user-secret-${randomBytes(12).toString("hex")}`;
 const userValues = [
-  "--set", "ipam.mode=kubernetes",
-  "--set", "hubble.relay.enabled=true",
-  "--set", "hubble.ui.enabled=true",
-  "--set", "hubble.metrics.enabled={dns,drop,tcp}",
-  "--set", "nodeSelector.kubernetes\\.io/os=linux",
-  "--set-string", `hubble.tls.server.key=${USER_SECRET}`,
+  "--set",
+  "ipam.mode=kubernetes",
+  "--set",
+  "hubble.relay.enabled=true",
+  "--set",
+  "hubble.ui.enabled=true",
+  "--set",
+  "hubble.metrics.enabled={dns,drop,tcp}",
+  "--set",
+  "nodeSelector.kubernetes\\.io/os=linux",
+  "--set-string",
+  `hubble.tls.server.key=${USER_SECRET}`,
 ];
 
 function helmInstall(namespace: string, version: string): void {
@@ -56,7 +62,10 @@ function backendText(): string {
 function createKeySecret(namespace: string, line: string): void {
   // The line goes through stdin, never on a command line.
   const secret = { apiVersion: "v1", kind: "Secret", type: "Opaque", metadata: { name: "cilium-ipsec-keys", namespace }, stringData: { keys: line } };
-  execFileSync("kubectl", ["--kubeconfig", process.env.E2E_KUBECONFIG!, "create", "-f", "-"], { input: JSON.stringify(secret), stdio: ["pipe", "ignore", "pipe"] });
+  execFileSync("kubectl", ["--kubeconfig", process.env.E2E_KUBECONFIG!, "create", "-f", "-"], {
+    input: JSON.stringify(secret),
+    stdio: ["pipe", "ignore", "pipe"],
+  });
 }
 
 function unprotectAndDestroy(t: TestStack) {
@@ -93,7 +102,12 @@ describe("adopting an IPsec-less Cilium release and a hand-made key Secret", () 
     const preview = await t.preview();
     const text = t.output.join("");
     assert.match(text, /adopting the Helm release ns-adopt-ipsec\/cilium \(chart 1\.20\.2, revision 1; pulumi destroy leaves it installed\): 7 value changes/);
-    for (const line of ["encryption.enabled: set to true", 'encryption.type: set to "ipsec"', 'encryption.ipsec.secretName: set to "cilium-ipsec-keys"', "rollOutCiliumPods: set to true"]) {
+    for (const line of [
+      "encryption.enabled: set to true",
+      'encryption.type: set to "ipsec"',
+      'encryption.ipsec.secretName: set to "cilium-ipsec-keys"',
+      "rollOutCiliumPods: set to true",
+    ]) {
       assert.ok(text.includes(line), `preview lacks "${line}"`);
     }
     assert.match(text, /keeping the key in ns-adopt-ipsec\/cilium-ipsec-keys as it is \(id 2, aes-128-gcm\)/);
@@ -141,7 +155,13 @@ describe("adopting an IPsec-less Cilium release and a hand-made key Secret", () 
     // (pulumi-kubernetes provider/pkg/provider/helm_release.go Read: setReleaseAttributes, serializeImportInputs);
     // from then on the stack holds them as a secret.
     const paths = (v: unknown, at: string): string[] =>
-      typeof v === "string" ? (v.includes(USER_SECRET) ? [at] : []) : v !== null && typeof v === "object" ? Object.entries(v).flatMap(([k, x]) => paths(x, `${at}.${k}`)) : [];
+      typeof v === "string"
+        ? v.includes(USER_SECRET)
+          ? [at]
+          : []
+        : v !== null && typeof v === "object"
+          ? Object.entries(v).flatMap(([k, x]) => paths(x, `${at}.${k}`))
+          : [];
     const hits = t.events.flatMap((e, i) => paths(e, "").map((p) => ({ i, p })));
     assert.ok(hits.length > 0, "the import read nothing: this test would not notice a change");
     for (const { i, p } of hits) {
@@ -243,7 +263,10 @@ describe("keys and installs the program will not take over", () => {
         template: { metadata: { labels: { "k8s-app": "cilium" } }, spec: { containers: [{ name: "cilium-agent", image: "quay.io/cilium/cilium:v1.20.2" }] } },
       },
     };
-    execFileSync("kubectl", ["--kubeconfig", process.env.E2E_KUBECONFIG!, "apply", "-f", "-"], { input: JSON.stringify(ds), stdio: ["pipe", "ignore", "pipe"] });
+    execFileSync("kubectl", ["--kubeconfig", process.env.E2E_KUBECONFIG!, "apply", "-f", "-"], {
+      input: JSON.stringify(ds),
+      stdio: ["pipe", "ignore", "pipe"],
+    });
     await assert.rejects(t.preview(), /DaemonSet ns-adopt-manual\/cilium is not part of a Helm release.*--take-ownership/s);
     kubectl("delete", "daemonset", "cilium", "-n", t.namespace, "--wait=false");
   });

@@ -9,7 +9,18 @@ import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseKeyLine } from "../../encryption/keyLine";
-import { agentFault, clearAgentFaults, helmUpgradeOutOfBand, kubeconfig, kubectl, livePsk, newStack, PROJECT_DIR, stackConfig, type TestStack } from "./harness";
+import {
+  agentFault,
+  clearAgentFaults,
+  helmUpgradeOutOfBand,
+  kubeconfig,
+  kubectl,
+  livePsk,
+  newStack,
+  PROJECT_DIR,
+  stackConfig,
+  type TestStack,
+} from "./harness";
 
 let t: TestStack;
 const psks = new Set<string>();
@@ -63,7 +74,10 @@ describe("drift", () => {
     assert.equal(secret.name, "ipsec-key-secret");
     const field = secret.fields.find((f: any) => f.path === path);
     assert.ok(field, `${path} not reported: ${r.out}`);
-    assert.ok(secret.fields.every((f: any) => f.secret === true && !("before" in f) && !("after" in f)), r.out);
+    assert.ok(
+      secret.fields.every((f: any) => f.secret === true && !("before" in f) && !("after" in f)),
+      r.out,
+    );
     return { secret, field };
   }
 
@@ -90,7 +104,17 @@ describe("drift", () => {
   });
 
   it("a field the program does not set (a finalizer): exit 2, named", async () => {
-    kubectl("patch", "secret", "cilium-ipsec-keys", "-n", t.namespace, "--type", "merge", "-p", JSON.stringify({ metadata: { finalizers: ["example.com/hold"] } }));
+    kubectl(
+      "patch",
+      "secret",
+      "cilium-ipsec-keys",
+      "-n",
+      t.namespace,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({ metadata: { finalizers: ["example.com/hold"] } }),
+    );
     const r = drift(t.name);
     // Lift it before asserting, so a failure cannot leave a Secret that never goes away.
     kubectl("patch", "secret", "cilium-ipsec-keys", "-n", t.namespace, "--type", "merge", "-p", JSON.stringify({ metadata: { finalizers: null } }));
@@ -121,7 +145,17 @@ describe("drift", () => {
   it("the key line edited with kubectl: exit 2, the Secret named, the change shown as secret", async () => {
     const edited = `1+ rfc4106(gcm(aes)) ${"ab".repeat(20)} 128`;
     psks.add("ab".repeat(20));
-    kubectl("patch", "secret", "cilium-ipsec-keys", "-n", t.namespace, "--type", "merge", "-p", JSON.stringify({ data: { keys: Buffer.from(edited).toString("base64") } }));
+    kubectl(
+      "patch",
+      "secret",
+      "cilium-ipsec-keys",
+      "-n",
+      t.namespace,
+      "--type",
+      "merge",
+      "-p",
+      JSON.stringify({ data: { keys: Buffer.from(edited).toString("base64") } }),
+    );
     const r = drift(t.name);
     assert.equal(r.code, 2, r.out);
     const secret = drifted(r.report, "kubernetes:core/v1:Secret");

@@ -9,9 +9,9 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import { LocalWorkspace, type EngineEvent, type UpResult } from "@pulumi/pulumi/automation";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type EngineEvent, LocalWorkspace, type UpResult } from "@pulumi/pulumi/automation";
 import { parse, stringify } from "yaml";
 import { PROJECT } from "../../config/settings";
 import { parseKeyLine } from "../../encryption/keyLine";
@@ -53,7 +53,12 @@ function alive(pid: number): boolean {
 
 function apiserverReady(): boolean {
   try {
-    return execFileSync("kubectl", ["--kubeconfig", kubeconfig(), "get", "--raw", "/readyz", "--request-timeout=2s"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() === "ok";
+    return (
+      execFileSync("kubectl", ["--kubeconfig", kubeconfig(), "get", "--raw", "/readyz", "--request-timeout=2s"], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      }).trim() === "ok"
+    );
   } catch {
     return false;
   }
@@ -110,7 +115,11 @@ const up = (opts: { refresh?: boolean; onEvent?: (e: EngineEvent) => void } = {}
       opts.onEvent?.(e);
     },
   });
-const settle = (p: Promise<UpResult>) => p.then((r) => ({ ok: true as const, result: r }), (e: unknown) => ({ ok: false as const, error: String(e) }));
+const settle = (p: Promise<UpResult>) =>
+  p.then(
+    (r) => ({ ok: true as const, result: r }),
+    (e: unknown) => ({ ok: false as const, error: String(e) }),
+  );
 
 async function pendingOperations(): Promise<unknown[]> {
   const state = await t.stack.exportStack();
@@ -187,7 +196,11 @@ describe("faults", () => {
       ["cluster.kubeconfig", secretKubeconfig],
       ["cluster.context", secretContext],
     ] as const) {
-      execFileSync("pulumi", ["config", "set", "--secret", "--path", "--stack", t.name, `${PROJECT}:${key}`], { cwd: PROJECT_DIR, input: value, stdio: ["pipe", "ignore", "pipe"] });
+      execFileSync("pulumi", ["config", "set", "--secret", "--path", "--stack", t.name, `${PROJECT}:${key}`], {
+        cwd: PROJECT_DIR,
+        input: value,
+        stdio: ["pipe", "ignore", "pipe"],
+      });
     }
     assert.ok(!readFileSync(stackFile(), "utf8").includes(MARKER), "the stack file holds the values encrypted");
     const first = await up();

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { LocalWorkspace, type EngineEvent, type Stack } from "@pulumi/pulumi/automation";
+import { type EngineEvent, LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
 import { parse, stringify } from "yaml";
 import { PROJECT } from "../../config/settings";
 
@@ -182,7 +182,11 @@ export function helmUpgradeOutOfBand(namespace: string, changeValues: (values: a
     apiVersion: "v1",
     kind: "Secret",
     type: "helm.sh/release.v1",
-    metadata: { name: `sh.helm.release.v1.cilium.v${version}`, namespace, labels: { owner: "helm", name: "cilium", status: "deployed", version: String(version) } },
+    metadata: {
+      name: `sh.helm.release.v1.cilium.v${version}`,
+      namespace,
+      labels: { owner: "helm", name: "cilium", status: "deployed", version: String(version) },
+    },
     data: { release: Buffer.from(encoded).toString("base64") },
   };
   execFileSync("kubectl", ["--kubeconfig", kubeconfig(), "create", "-f", "-"], { input: JSON.stringify(secret), stdio: ["pipe", "ignore", "pipe"] });

@@ -8,7 +8,19 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseKeyLine } from "../../encryption/keyLine";
-import { agentCalls, agentFault, clearAgentFaults, exists, helmReleaseValues, kubectlJson, livePsk, newStack, PROJECT_DIR, stackConfig, type TestStack } from "./harness";
+import {
+  agentCalls,
+  agentFault,
+  clearAgentFaults,
+  exists,
+  helmReleaseValues,
+  kubectlJson,
+  livePsk,
+  newStack,
+  PROJECT_DIR,
+  stackConfig,
+  type TestStack,
+} from "./harness";
 
 // A short rotation window, so that the verifier's wait for the old key's states to go (the agents'
 // reclaimer runs every minute) fits the test; the default 5m is what production uses.

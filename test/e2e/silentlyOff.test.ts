@@ -40,7 +40,8 @@ describe("encryption silently off", () => {
     const r = run("drift/main.ts", "--verify");
     assert.equal(r.code, 2, `${r.stdout}\n${r.stderr}`);
     const text = `${r.stdout}\n${r.stderr}`;
-    for (const node of ["node-a", "node-b", "node-c"]) assert.match(text, new RegExp(`${node}[^\\n]*(mode|Disabled|plaintext)`), `${node} is not named with its reason`);
+    for (const node of ["node-a", "node-b", "node-c"])
+      assert.match(text, new RegExp(`${node}[^\\n]*(mode|Disabled|plaintext)`), `${node} is not named with its reason`);
 
     // `pulumi up --refresh` puts the program's ConfigMap back (the release's rollout restarts the agents).
     kubectl("patch", "configmap", "cilium-config", "-n", t.namespace, "--type", "merge", "-p", '{"data":{"enable-ipsec":"true"}}');

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
 import * as pulumi from "@pulumi/pulumi";
-import { readCluster, readClusterWithKubectl, type Kubectl } from "../../adopt/cluster";
+import { type Kubectl, readCluster, readClusterWithKubectl } from "../../adopt/cluster";
 import { parseSettings } from "../../config/settings";
 import { asPulumiConfig } from "./mockProgram";
 
@@ -15,7 +15,14 @@ const LINE = `2+ rfc4106(gcm(aes)) ${"9c".repeat(20)} 128`;
 const b64 = (s: string | Buffer) => Buffer.from(s).toString("base64");
 
 function record(version: number, config: unknown) {
-  const release = { name: "cilium", namespace: "kube-system", version, info: { status: "deployed" }, chart: { metadata: { name: "cilium", version: "1.20.2" } }, config };
+  const release = {
+    name: "cilium",
+    namespace: "kube-system",
+    version,
+    info: { status: "deployed" },
+    chart: { metadata: { name: "cilium", version: "1.20.2" } },
+    config,
+  };
   return {
     metadata: { name: `sh.helm.release.v1.cilium.v${version}`, namespace: "kube-system", labels: { owner: "helm", name: "cilium", version: String(version) } },
     data: { release: b64(b64(gzipSync(JSON.stringify(release)))) },
@@ -27,17 +34,26 @@ const answers = {
   secrets: { items: [record(1, { a: 1 }), record(2, { ipam: { mode: "kubernetes" } })] },
   daemonsets: {
     items: [
-      { metadata: { name: "cilium", namespace: "kube-system", labels: { "k8s-app": "cilium", "app.kubernetes.io/managed-by": "Helm" }, annotations: { "meta.helm.sh/release-name": "cilium" } } },
+      {
+        metadata: {
+          name: "cilium",
+          namespace: "kube-system",
+          labels: { "k8s-app": "cilium", "app.kubernetes.io/managed-by": "Helm" },
+          annotations: { "meta.helm.sh/release-name": "cilium" },
+        },
+      },
       { metadata: { name: "cilium", namespace: "other", labels: { "k8s-app": "cilium" } } },
     ],
   },
   secret: { data: { keys: b64(LINE) } },
 };
-const fake = (over: Partial<Record<keyof typeof answers, unknown>> = {}): Kubectl => async (args) => {
-  const kind = args[1] as keyof typeof answers;
-  const answer = kind in over ? over[kind] : answers[kind];
-  return { ok: true, stdout: answer === undefined ? "" : JSON.stringify(answer) };
-};
+const fake =
+  (over: Partial<Record<keyof typeof answers, unknown>> = {}): Kubectl =>
+  async (args) => {
+    const kind = args[1] as keyof typeof answers;
+    const answer = kind in over ? over[kind] : answers[kind];
+    return { ok: true, stdout: answer === undefined ? "" : JSON.stringify(answer) };
+  };
 const reveal = (o: pulumi.Output<string>) => new Promise<string>((resolve) => o.apply(resolve));
 
 describe("reading the cluster", () => {
@@ -66,7 +82,10 @@ describe("reading the cluster", () => {
   it("a kubectl failure stops the run, its message hidden when the cluster settings are secret", async () => {
     const failing: Kubectl = async () => ({ ok: false, reason: 'context "ctx-secret" does not exist' });
     await assert.rejects(readCluster(failing, settings()), /cannot read the cluster \(kubectl get .*\): context "ctx-secret" does not exist/);
-    await assert.rejects(readCluster(failing, { ...settings(), clusterIsSecret: true }), (e: Error) => !e.message.includes("ctx-secret") && /not shown/.test(e.message));
+    await assert.rejects(
+      readCluster(failing, { ...settings(), clusterIsSecret: true }),
+      (e: Error) => !e.message.includes("ctx-secret") && /not shown/.test(e.message),
+    );
   });
 });
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { judgeKeyLine } from "../../adopt/keyJudge";
-import { parseCiliumVersion, type CiliumVersion } from "../../encryption/ciliumVersion";
+import { type CiliumVersion, parseCiliumVersion } from "../../encryption/ciliumVersion";
 import { buildKeyLine, IPSEC_ALGORITHM_NAMES, pskBytes } from "../../encryption/keyLine";
 
 const v = (text: string) => parseCiliumVersion(text) as CiliumVersion;

@@ -3,9 +3,9 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { HelmRelease } from "../../adopt/helmRecord";
 import { judgeKeyLine } from "../../adopt/keyJudge";
-import { planAdoption, type ClusterState } from "../../adopt/plan";
+import { type ClusterState, planAdoption } from "../../adopt/plan";
 import { parseSettings, type Settings } from "../../config/settings";
-import { deployedStateFromOutputs, transitionProblems, type DeployedState } from "../../config/transitions";
+import { type DeployedState, deployedStateFromOutputs, transitionProblems } from "../../config/transitions";
 import { leafPaths } from "../../encryption/helmValues";
 import { nextKeyId } from "../../encryption/keyLine";
 import { asPulumiConfig } from "./mockProgram";
@@ -91,8 +91,14 @@ describe("refusing what cannot be adopted", () => {
   });
 
   it("a Cilium in another namespace or under another release name, saying which setting to change", () => {
-    assert.match(refusals(settings(WG), {}, cluster({ agents: [{ namespace: "cilium", name: "cilium", helmRelease: "cni" }] }))[0]!, /cilium\.namespace to cilium and .*cilium\.releaseName to cni/);
-    assert.match(refusals(settings(WG), {}, cluster({ agents: [{ namespace: "kube-system", name: "cilium", helmRelease: "cni" }] }))[0]!, /cilium\.releaseName to cni/);
+    assert.match(
+      refusals(settings(WG), {}, cluster({ agents: [{ namespace: "cilium", name: "cilium", helmRelease: "cni" }] }))[0]!,
+      /cilium\.namespace to cilium and .*cilium\.releaseName to cni/,
+    );
+    assert.match(
+      refusals(settings(WG), {}, cluster({ agents: [{ namespace: "kube-system", name: "cilium", helmRelease: "cni" }] }))[0]!,
+      /cilium\.releaseName to cni/,
+    );
     assert.match(refusals(settings(WG), {}, cluster({ agents: [helmAgent] }))[0]!, /no record of it/);
   });
 
@@ -154,7 +160,10 @@ describe("an existing cilium-ipsec-keys Secret", () => {
   it("a 16-byte key is refused with its fix, and the fix (the next id) replaces it with a generated key", () => {
     const sixteen = keySecret(validLine(5, 16));
     const [problem] = refusals(settings(IPSEC(5)), {}, cluster({ ipsecSecret: sixteen }));
-    assert.match(problem!, /cannot be kept: its key is 16 bytes.*Fix: set encryption\.ipsec\.keyId to 6: the program then replaces it with a generated aes-128-gcm key/);
+    assert.match(
+      problem!,
+      /cannot be kept: its key is 16 bytes.*Fix: set encryption\.ipsec\.keyId to 6: the program then replaces it with a generated aes-128-gcm key/,
+    );
     const fixed = planAdoption(settings(IPSEC(6)), {}, cluster({ ipsecSecret: sixteen }));
     assert.deepEqual([fixed.problems, fixed.key], [[], { adopted: false }]);
     assert.match(fixed.notes.join("\n"), /replacing the key .* \(id 5, not usable: its key is 16 bytes/);
@@ -180,6 +189,10 @@ describe("an existing cilium-ipsec-keys Secret", () => {
     assert.deepEqual(planAdoption(settings(IPSEC(4)), memory, live).key, { adopted: false });
     const changed = planAdoption(settings(IPSEC(3)), memory, cluster({ ipsecSecret: keySecret(validLine(7)) }));
     assert.match(changed.problems[0]!, /changed or removed out of band; set encryption\.ipsec\.keyId to 4/);
-    assert.deepEqual(planAdoption(settings(IPSEC(3)), { ...memory, ipsecKeyAdopted: false }, live).key, { adopted: false }, "a generated key is never swapped for the Secret's");
+    assert.deepEqual(
+      planAdoption(settings(IPSEC(3)), { ...memory, ipsecKeyAdopted: false }, live).key,
+      { adopted: false },
+      "a generated key is never swapped for the Secret's",
+    );
   });
 });

@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
-import { useClusterReader, type LiveCluster } from "../../adopt/cluster";
+import { type LiveCluster, useClusterReader } from "../../adopt/cluster";
 import type { HelmRelease } from "../../adopt/helmRecord";
 import { judgeKeyLine } from "../../adopt/keyJudge";
-import { parseCiliumVersion, type CiliumVersion } from "../../encryption/ciliumVersion";
+import { type CiliumVersion, parseCiliumVersion } from "../../encryption/ciliumVersion";
 import { asPulumiConfig, runProgram, SECRET_SIG, startProgram } from "./mockProgram";
 
 const RELEASE = "kubernetes:helm.sh/v3:Release";
@@ -26,7 +26,15 @@ MockMonitor.prototype.registerResource = function (this: MockMonitor, req: any, 
 afterEach(() => options.clear());
 
 const userConfig = { ipam: { mode: "kubernetes" }, hubble: { relay: { enabled: true } }, nodeSelector: { "kubernetes.io/os": "linux" } };
-const live: HelmRelease = { name: "cilium", namespace: "kube-system", revision: 3, status: "deployed", chartName: "cilium", chartVersion: "1.20.2", config: userConfig };
+const live: HelmRelease = {
+  name: "cilium",
+  namespace: "kube-system",
+  revision: 3,
+  status: "deployed",
+  chartName: "cilium",
+  chartVersion: "1.20.2",
+  config: userConfig,
+};
 const KEY_LINE = `2+ rfc4106(gcm(aes)) ${"5e".repeat(20)} 128`;
 const withKey = (line: string): LiveCluster["ipsecSecret"] => ({
   key: { judgement: judgeKeyLine(line, parseCiliumVersion("1.20.2") as CiliumVersion), line: pulumi.secret(line) },

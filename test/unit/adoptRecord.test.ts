@@ -64,9 +64,18 @@ describe("Helm release records", () => {
 
   it("a damaged record is an error that names the Secret and shows none of its contents", () => {
     const secretValue = "hunter2-hunter2";
-    const bad: StorageSecret = { metadata: { name: "sh.helm.release.v1.cilium.v4", namespace: "kube-system" }, data: { release: Buffer.from(`{"config":"${secretValue}"`).toString("base64") } };
-    assert.throws(() => decodeStorageSecret(bad), (e: unknown) => e instanceof HelmRecordError && e.message.includes("sh.helm.release.v1.cilium.v4") && !e.message.includes(secretValue));
+    const bad: StorageSecret = {
+      metadata: { name: "sh.helm.release.v1.cilium.v4", namespace: "kube-system" },
+      data: { release: Buffer.from(`{"config":"${secretValue}"`).toString("base64") },
+    };
+    assert.throws(
+      () => decodeStorageSecret(bad),
+      (e: unknown) => e instanceof HelmRecordError && e.message.includes("sh.helm.release.v1.cilium.v4") && !e.message.includes(secretValue),
+    );
     const noChart = storageSecret({ name: "cilium", version: 1, config: { password: secretValue } });
-    assert.throws(() => decodeStorageSecret(noChart), (e: unknown) => e instanceof HelmRecordError && !e.message.includes(secretValue));
+    assert.throws(
+      () => decodeStorageSecret(noChart),
+      (e: unknown) => e instanceof HelmRecordError && !e.message.includes(secretValue),
+    );
   });
 });

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { adoptedValues, describeChanges, valueChanges } from "../../adopt/values";
-import { parseCiliumVersion, type CiliumVersion } from "../../encryption/ciliumVersion";
-import { encryptionValues, leafPaths, type EncryptionValuesInput, type Values } from "../../encryption/helmValues";
+import { type CiliumVersion, parseCiliumVersion } from "../../encryption/ciliumVersion";
+import { type EncryptionValuesInput, encryptionValues, leafPaths, type Values } from "../../encryption/helmValues";
 
 const v = (text: string) => parseCiliumVersion(text) as CiliumVersion;
 const ipsec: EncryptionValuesInput = { type: "ipsec", secretName: "cilium-ipsec-keys", keyFile: "keys", keyRotationDuration: "5m" };
@@ -29,7 +29,11 @@ describe("values of an adopted release", () => {
         assert.equal(removed.size, 0);
         const changed = valueChanges(live, values).map((c) => c.path);
         const ourPaths = [...leafPaths(ours).keys()];
-        assert.deepEqual(changed.filter((p) => !ourPaths.includes(p)), [], "a value other than ours changed");
+        assert.deepEqual(
+          changed.filter((p) => !ourPaths.includes(p)),
+          [],
+          "a value other than ours changed",
+        );
         for (const [path, value] of leafPaths(ours)) assert.deepEqual(leafPaths(values).get(path), value, path);
       }),
     );
@@ -53,7 +57,10 @@ describe("values of an adopted release", () => {
   });
 
   it("removes encryption settings of the other mode and says why, keeping those of this mode", () => {
-    const live = { encryption: { enabled: true, type: "wireguard", nodeEncryption: true, wireguard: { persistentKeepalive: "25s" } }, ipam: { mode: "kubernetes" } };
+    const live = {
+      encryption: { enabled: true, type: "wireguard", nodeEncryption: true, wireguard: { persistentKeepalive: "25s" } },
+      ipam: { mode: "kubernetes" },
+    };
     const { values, removed } = adoptedValues(v("1.19.7"), live, {}, encryptionValues(v("1.19.7"), ipsec));
     assert.deepEqual([...removed.keys()].sort(), ["encryption.nodeEncryption", "encryption.wireguard.persistentKeepalive"]);
     assert.match(removed.get("encryption.nodeEncryption")!, /wireguard option/);
@@ -68,7 +75,10 @@ describe("values of an adopted release", () => {
     const live = { extraConfig: { "enable-ipsec": "false" } };
     const { problems } = adoptedValues(V, live, {}, encryptionValues(V, ipsec));
     assert.equal(problems.length > 0, true);
-    assert.ok(problems.some((p) => p.includes("extraConfig")), problems.join("\n"));
+    assert.ok(
+      problems.some((p) => p.includes("extraConfig")),
+      problems.join("\n"),
+    );
   });
 
   it("keys with dots (node selectors, annotations) survive whole", () => {
@@ -76,7 +86,12 @@ describe("values of an adopted release", () => {
     const { values } = adoptedValues(V, live, {}, encryptionValues(V, ipsec));
     assert.deepEqual(values.nodeSelector, live.nodeSelector);
     assert.deepEqual(values.podAnnotations, live.podAnnotations);
-    assert.deepEqual(valueChanges(live, values).map((c) => c.path).filter((p) => !p.startsWith("encryption.") && p !== "rollOutCiliumPods"), []);
+    assert.deepEqual(
+      valueChanges(live, values)
+        .map((c) => c.path)
+        .filter((p) => !p.startsWith("encryption.") && p !== "rollOutCiliumPods"),
+      [],
+    );
   });
 });
 

@@ -82,122 +82,460 @@ const cases: Case[] = [
   c("keyId 1.5", { encryption: ipsec({ keyId: 1.5 }) }, /encryption\.ipsec\.keyId: must be an integer from 1 to 15.*got 1\.5/),
   c("keyId a word", { encryption: ipsec({ keyId: "three" }) }, /encryption\.ipsec\.keyId: .*got "three"/),
   c("keyId missing", { encryption: { type: "ipsec" } }, /encryption\.ipsec\.keyId: is required when encryption\.type is ipsec/),
-  c("unknown algorithm", { encryption: ipsec({ algorithm: "aes-128-cbc" }) }, /encryption\.ipsec\.algorithm: must be one of aes-128-gcm, aes-192-gcm, aes-256-gcm, got "aes-128-cbc"/),
+  c(
+    "unknown algorithm",
+    { encryption: ipsec({ algorithm: "aes-128-cbc" }) },
+    /encryption\.ipsec\.algorithm: must be one of aes-128-gcm, aes-192-gcm, aes-256-gcm, got "aes-128-cbc"/,
+  ),
   c("allowModeSwitch not a boolean", { encryption: { ...ipsec(), allowModeSwitch: "yes" } }, /encryption\.allowModeSwitch: must be true or false, got "yes"/),
-  c("a WireGuard option on ipsec", { encryption: { ...ipsec(), wireguard: { nodeEncryption: true } } }, /encryption\.wireguard: is a WireGuard option, but encryption\.type is ipsec/),
-  c("an IPsec option on wireguard", { encryption: { type: "wireguard", ipsec: { keyId: 1 } } }, /encryption\.ipsec: is an IPsec option, but encryption\.type is wireguard/),
-  c("keyRotationDuration in words", { encryption: ipsec({ keyRotationDuration: "5 minutes" }) }, /encryption\.ipsec\.keyRotationDuration: must be a Go duration string such as "5m" or "90s", got "5 minutes"/),
-  c("keyRotationDuration 0s", { encryption: ipsec({ keyRotationDuration: "0s" }) }, /encryption\.ipsec\.keyRotationDuration: must be longer than 0s: agents remove the previous key this long after a rotation/),
+  c(
+    "a WireGuard option on ipsec",
+    { encryption: { ...ipsec(), wireguard: { nodeEncryption: true } } },
+    /encryption\.wireguard: is a WireGuard option, but encryption\.type is ipsec/,
+  ),
+  c(
+    "an IPsec option on wireguard",
+    { encryption: { type: "wireguard", ipsec: { keyId: 1 } } },
+    /encryption\.ipsec: is an IPsec option, but encryption\.type is wireguard/,
+  ),
+  c(
+    "keyRotationDuration in words",
+    { encryption: ipsec({ keyRotationDuration: "5 minutes" }) },
+    /encryption\.ipsec\.keyRotationDuration: must be a Go duration string such as "5m" or "90s", got "5 minutes"/,
+  ),
+  c(
+    "keyRotationDuration 0s",
+    { encryption: ipsec({ keyRotationDuration: "0s" }) },
+    /encryption\.ipsec\.keyRotationDuration: must be longer than 0s: agents remove the previous key this long after a rotation/,
+  ),
   c("keyRotationDuration 0", { encryption: ipsec({ keyRotationDuration: "0" }) }, /encryption\.ipsec\.keyRotationDuration: must be longer than 0s/),
-  c("keyRotationDuration beyond Go's range", { encryption: ipsec({ keyRotationDuration: "2562048h" }) }, /encryption\.ipsec\.keyRotationDuration: is beyond Go's duration range \(at most 2562047h47m16\.854775807s\)/),
-  c("keyRotationDuration negative", { encryption: ipsec({ keyRotationDuration: "-5m" }) }, /encryption\.ipsec\.keyRotationDuration: must be a Go duration string/),
-  c("persistentKeepalive above 65535s", { encryption: wg({ persistentKeepalive: "65536s" }) }, /encryption\.wireguard\.persistentKeepalive: must be 0s \(off\) or a whole number of seconds up to 65535s/),
-  c("persistentKeepalive 19h", { encryption: wg({ persistentKeepalive: "19h" }) }, /encryption\.wireguard\.persistentKeepalive: must be 0s \(off\) or a whole number of seconds up to 65535s/),
-  c("persistentKeepalive fractional", { encryption: wg({ persistentKeepalive: "1.5s" }) }, /encryption\.wireguard\.persistentKeepalive: must be 0s \(off\) or a whole number of seconds/),
-  c("persistentKeepalive beyond Go's range", { encryption: wg({ persistentKeepalive: "9999999999h" }) }, /encryption\.wireguard\.persistentKeepalive: is beyond Go's duration range/),
-  c("persistentKeepalive a number", { encryption: wg({ persistentKeepalive: 25 }) }, /encryption\.wireguard\.persistentKeepalive: must be a Go duration string such as "5m" or "90s", got 25/),
+  c(
+    "keyRotationDuration beyond Go's range",
+    { encryption: ipsec({ keyRotationDuration: "2562048h" }) },
+    /encryption\.ipsec\.keyRotationDuration: is beyond Go's duration range \(at most 2562047h47m16\.854775807s\)/,
+  ),
+  c(
+    "keyRotationDuration negative",
+    { encryption: ipsec({ keyRotationDuration: "-5m" }) },
+    /encryption\.ipsec\.keyRotationDuration: must be a Go duration string/,
+  ),
+  c(
+    "persistentKeepalive above 65535s",
+    { encryption: wg({ persistentKeepalive: "65536s" }) },
+    /encryption\.wireguard\.persistentKeepalive: must be 0s \(off\) or a whole number of seconds up to 65535s/,
+  ),
+  c(
+    "persistentKeepalive 19h",
+    { encryption: wg({ persistentKeepalive: "19h" }) },
+    /encryption\.wireguard\.persistentKeepalive: must be 0s \(off\) or a whole number of seconds up to 65535s/,
+  ),
+  c(
+    "persistentKeepalive fractional",
+    { encryption: wg({ persistentKeepalive: "1.5s" }) },
+    /encryption\.wireguard\.persistentKeepalive: must be 0s \(off\) or a whole number of seconds/,
+  ),
+  c(
+    "persistentKeepalive beyond Go's range",
+    { encryption: wg({ persistentKeepalive: "9999999999h" }) },
+    /encryption\.wireguard\.persistentKeepalive: is beyond Go's duration range/,
+  ),
+  c(
+    "persistentKeepalive a number",
+    { encryption: wg({ persistentKeepalive: 25 }) },
+    /encryption\.wireguard\.persistentKeepalive: must be a Go duration string such as "5m" or "90s", got 25/,
+  ),
   c("nodeEncryption a string", { encryption: wg({ nodeEncryption: "true" }) }, /encryption\.wireguard\.nodeEncryption: must be true or false, got "true"/),
-  c("unknown WireGuard key", { encryption: wg({ strict: true }) }, /encryption\.wireguard\.strict: is not a known key; allowed here: nodeEncryption, persistentKeepalive, strictMode/),
-  c("strictMode.cidr without enabled", { encryption: wg({ strictMode: { cidr: "10.0.0.0/8" } }) }, /encryption\.wireguard\.strictMode\.cidr: is set, but encryption\.wireguard\.strictMode\.enabled is not true, so strict mode stays off/),
-  c("strictMode options with enabled false", { encryption: wg({ strictMode: { enabled: false, allowRemoteNodeIdentities: true } }) }, /encryption\.wireguard\.strictMode\.allowRemoteNodeIdentities: is set, but encryption\.wireguard\.strictMode\.enabled is not true/),
-  c("strictMode enabled without cidr", { encryption: wg({ strictMode: { enabled: true } }) }, /encryption\.wireguard\.strictMode\.cidr: is required when strict mode is enabled/),
-  c("strictMode IPv6 cidr", { encryption: wg({ strictMode: { enabled: true, cidr: "fd00::/8" } }) }, /encryption\.wireguard\.strictMode\.cidr: must be an IPv4 CIDR such as 10\.0\.0\.0\/8 \(strict mode protects IPv4 only\), got "fd00::\/8"/),
-  c("strictMode cidr /33", { encryption: wg({ strictMode: { enabled: true, cidr: "10.0.0.0/33" } }) }, /encryption\.wireguard\.strictMode\.cidr: must be an IPv4 CIDR/),
-  c("strictMode cidr holding every node", { encryption: wg({ strictMode: { enabled: true, cidr: "0.0.0.0/0" } }) }, /encryption\.wireguard\.strictMode\.cidr: "0\.0\.0\.0\/0" contains every node address; Cilium agents refuse to start/),
-  c("strictMode unknown key", { encryption: wg({ strictMode: { enabled: true, cidr: "10.0.0.0/8", egress: true } }) }, /encryption\.wireguard\.strictMode\.egress: is not a known key; allowed here: enabled, cidr, allowRemoteNodeIdentities/),
-  c("IPsec strict mode before 1.19", { encryption: ipsec({ strictMode: { enabled: true, cidr: "10.0.0.0/8" } }), cilium: { version: "1.18.11" } }, /encryption\.ipsec\.strictMode: needs Cilium 1\.19 or later \(before that, strict mode is WireGuard-only/),
-  c("IPsec strictMode.cidr without enabled", { encryption: ipsec({ strictMode: { cidr: "10.0.0.0/8" } }) }, /encryption\.ipsec\.strictMode\.cidr: is set, but encryption\.ipsec\.strictMode\.enabled is not true/),
+  c(
+    "unknown WireGuard key",
+    { encryption: wg({ strict: true }) },
+    /encryption\.wireguard\.strict: is not a known key; allowed here: nodeEncryption, persistentKeepalive, strictMode/,
+  ),
+  c(
+    "strictMode.cidr without enabled",
+    { encryption: wg({ strictMode: { cidr: "10.0.0.0/8" } }) },
+    /encryption\.wireguard\.strictMode\.cidr: is set, but encryption\.wireguard\.strictMode\.enabled is not true, so strict mode stays off/,
+  ),
+  c(
+    "strictMode options with enabled false",
+    { encryption: wg({ strictMode: { enabled: false, allowRemoteNodeIdentities: true } }) },
+    /encryption\.wireguard\.strictMode\.allowRemoteNodeIdentities: is set, but encryption\.wireguard\.strictMode\.enabled is not true/,
+  ),
+  c(
+    "strictMode enabled without cidr",
+    { encryption: wg({ strictMode: { enabled: true } }) },
+    /encryption\.wireguard\.strictMode\.cidr: is required when strict mode is enabled/,
+  ),
+  c(
+    "strictMode IPv6 cidr",
+    { encryption: wg({ strictMode: { enabled: true, cidr: "fd00::/8" } }) },
+    /encryption\.wireguard\.strictMode\.cidr: must be an IPv4 CIDR such as 10\.0\.0\.0\/8 \(strict mode protects IPv4 only\), got "fd00::\/8"/,
+  ),
+  c(
+    "strictMode cidr /33",
+    { encryption: wg({ strictMode: { enabled: true, cidr: "10.0.0.0/33" } }) },
+    /encryption\.wireguard\.strictMode\.cidr: must be an IPv4 CIDR/,
+  ),
+  c(
+    "strictMode cidr holding every node",
+    { encryption: wg({ strictMode: { enabled: true, cidr: "0.0.0.0/0" } }) },
+    /encryption\.wireguard\.strictMode\.cidr: "0\.0\.0\.0\/0" contains every node address; Cilium agents refuse to start/,
+  ),
+  c(
+    "strictMode unknown key",
+    { encryption: wg({ strictMode: { enabled: true, cidr: "10.0.0.0/8", egress: true } }) },
+    /encryption\.wireguard\.strictMode\.egress: is not a known key; allowed here: enabled, cidr, allowRemoteNodeIdentities/,
+  ),
+  c(
+    "IPsec strict mode before 1.19",
+    { encryption: ipsec({ strictMode: { enabled: true, cidr: "10.0.0.0/8" } }), cilium: { version: "1.18.11" } },
+    /encryption\.ipsec\.strictMode: needs Cilium 1\.19 or later \(before that, strict mode is WireGuard-only/,
+  ),
+  c(
+    "IPsec strictMode.cidr without enabled",
+    { encryption: ipsec({ strictMode: { cidr: "10.0.0.0/8" } }) },
+    /encryption\.ipsec\.strictMode\.cidr: is set, but encryption\.ipsec\.strictMode\.enabled is not true/,
+  ),
   // cilium
-  c("namespace not a DNS label", { encryption: ipsec(), cilium: { namespace: "Kube_System" } }, /cilium\.namespace: must be a Kubernetes namespace name \(RFC 1123 label\), got "Kube_System"/),
+  c(
+    "namespace not a DNS label",
+    { encryption: ipsec(), cilium: { namespace: "Kube_System" } },
+    /cilium\.namespace: must be a Kubernetes namespace name \(RFC 1123 label\), got "Kube_System"/,
+  ),
   c("namespace too long", { encryption: ipsec(), cilium: { namespace: "n".repeat(64) } }, /cilium\.namespace: must be a Kubernetes namespace name/),
-  c("chart older than 1.16", { encryption: wg(), cilium: { version: "1.15.7" } }, /cilium\.version: Cilium 1\.15\.7 is not supported; supported: 1\.16\.x to 1\.20\.x/),
+  c(
+    "chart older than 1.16",
+    { encryption: wg(), cilium: { version: "1.15.7" } },
+    /cilium\.version: Cilium 1\.15\.7 is not supported; supported: 1\.16\.x to 1\.20\.x/,
+  ),
   c("chart newer than 1.20", { encryption: wg(), cilium: { version: "1.21.0" } }, /cilium\.version: Cilium 1\.21\.0 is not supported/),
   c("chart version range", { encryption: wg(), cilium: { version: "^1.18" } }, /cilium\.version: must be an exact chart version/),
   c("chart version latest", { encryption: wg(), cilium: { version: "latest" } }, /cilium\.version: must be an exact chart version/),
-  c("plain http repository", { encryption: wg(), cilium: { chart: { repo: "http://helm.cilium.io" } } }, /cilium\.chart\.repo: must be an https:\/\/ or oci:\/\/ URL of a chart repository \(plain http lets anyone on the path swap the chart\), got "http:\/\/helm\.cilium\.io"/),
-  c("ftp repository", { encryption: wg(), cilium: { chart: { repo: "ftp://mirror.example/charts" } } }, /cilium\.chart\.repo: must be an https:\/\/ or oci:\/\/ URL/),
-  c("repository without scheme", { encryption: wg(), cilium: { chart: { repo: "helm.cilium.io" } } }, /cilium\.chart\.repo: must be an https:\/\/ or oci:\/\/ URL/),
+  c(
+    "plain http repository",
+    { encryption: wg(), cilium: { chart: { repo: "http://helm.cilium.io" } } },
+    /cilium\.chart\.repo: must be an https:\/\/ or oci:\/\/ URL of a chart repository \(plain http lets anyone on the path swap the chart\), got "http:\/\/helm\.cilium\.io"/,
+  ),
+  c(
+    "ftp repository",
+    { encryption: wg(), cilium: { chart: { repo: "ftp://mirror.example/charts" } } },
+    /cilium\.chart\.repo: must be an https:\/\/ or oci:\/\/ URL/,
+  ),
+  c(
+    "repository without scheme",
+    { encryption: wg(), cilium: { chart: { repo: "helm.cilium.io" } } },
+    /cilium\.chart\.repo: must be an https:\/\/ or oci:\/\/ URL/,
+  ),
   c("file repository", { encryption: wg(), cilium: { chart: { repo: "file:///srv/charts" } } }, /cilium\.chart\.repo: must be an https:\/\/ or oci:\/\/ URL/),
-  c("chart name with a path", { encryption: wg(), cilium: { chart: { name: "../cilium" } } }, /cilium\.chart\.name: must be a chart name \(lowercase letters, digits, "\.", "_", "-"\), got "\.\.\/cilium"/),
-  c("chart path and repo", { encryption: wg(), cilium: { version: "1.19.7", chart: { path: paths.cilium119, repo: "https://helm.cilium.io" } } }, /cilium\.chart: set either path .* or repo and name, not both/),
-  c("chart path that does not exist", { encryption: wg(), cilium: { chart: { path: paths.missing } } }, /cilium\.chart\.path: ".*no-such-thing" does not exist; must be a Cilium chart directory \(with Chart\.yaml\) or a packaged chart \(\.tgz\)/),
-  c("chart path without Chart.yaml", { encryption: wg(), cilium: { chart: { path: paths.notAChart } } }, /cilium\.chart\.path: ".*empty-dir" is a directory without a Chart\.yaml, so not a Helm chart/),
-  c("chart path a plain file", { encryption: wg(), cilium: { chart: { path: paths.plainFile } } }, /cilium\.chart\.path: ".*notes\.txt" is a file but not a packaged Helm chart/),
-  c("chart path a broken archive", { encryption: wg(), cilium: { chart: { path: paths.fakeTgz } } }, /cilium\.chart\.path: ".*fake\.tgz" is a file but not a packaged Helm chart/),
-  c("chart path another chart", { encryption: wg(), cilium: { chart: { path: paths.otherChart } } }, /cilium\.chart\.path: ".*nginx" is the chart "nginx", not Cilium's chart "cilium"/),
-  c("chart directory of another version", { encryption: wg(), cilium: { chart: { path: paths.cilium119 } } }, /cilium\.chart\.path: the chart at ".*cilium-1\.19\.7" is version "1\.19\.7", but cilium\.version is 1\.20\.2; Helm installs a local chart as it is/),
-  c("packaged chart of another version", { encryption: wg(), cilium: { version: "1.18.6", chart: { path: paths.cilium118Tgz } } }, /cilium\.chart\.path: the chart at ".*\.tgz" is version "1\.18\.11", but cilium\.version is 1\.18\.6/),
-  c("chart path like a flag", { encryption: wg(), cilium: { chart: { path: "--set=encryption.enabled=false" } } }, /cilium\.chart\.path: must not start with "-" \(it would be read as a command-line flag\)/),
-  c("release name uppercase", { encryption: wg(), cilium: { releaseName: "Cilium" } }, /cilium\.releaseName: must be a Helm release name: lowercase letters, digits and "-".*at most 53 characters, got "Cilium"/),
+  c(
+    "chart name with a path",
+    { encryption: wg(), cilium: { chart: { name: "../cilium" } } },
+    /cilium\.chart\.name: must be a chart name \(lowercase letters, digits, "\.", "_", "-"\), got "\.\.\/cilium"/,
+  ),
+  c(
+    "chart path and repo",
+    { encryption: wg(), cilium: { version: "1.19.7", chart: { path: paths.cilium119, repo: "https://helm.cilium.io" } } },
+    /cilium\.chart: set either path .* or repo and name, not both/,
+  ),
+  c(
+    "chart path that does not exist",
+    { encryption: wg(), cilium: { chart: { path: paths.missing } } },
+    /cilium\.chart\.path: ".*no-such-thing" does not exist; must be a Cilium chart directory \(with Chart\.yaml\) or a packaged chart \(\.tgz\)/,
+  ),
+  c(
+    "chart path without Chart.yaml",
+    { encryption: wg(), cilium: { chart: { path: paths.notAChart } } },
+    /cilium\.chart\.path: ".*empty-dir" is a directory without a Chart\.yaml, so not a Helm chart/,
+  ),
+  c(
+    "chart path a plain file",
+    { encryption: wg(), cilium: { chart: { path: paths.plainFile } } },
+    /cilium\.chart\.path: ".*notes\.txt" is a file but not a packaged Helm chart/,
+  ),
+  c(
+    "chart path a broken archive",
+    { encryption: wg(), cilium: { chart: { path: paths.fakeTgz } } },
+    /cilium\.chart\.path: ".*fake\.tgz" is a file but not a packaged Helm chart/,
+  ),
+  c(
+    "chart path another chart",
+    { encryption: wg(), cilium: { chart: { path: paths.otherChart } } },
+    /cilium\.chart\.path: ".*nginx" is the chart "nginx", not Cilium's chart "cilium"/,
+  ),
+  c(
+    "chart directory of another version",
+    { encryption: wg(), cilium: { chart: { path: paths.cilium119 } } },
+    /cilium\.chart\.path: the chart at ".*cilium-1\.19\.7" is version "1\.19\.7", but cilium\.version is 1\.20\.2; Helm installs a local chart as it is/,
+  ),
+  c(
+    "packaged chart of another version",
+    { encryption: wg(), cilium: { version: "1.18.6", chart: { path: paths.cilium118Tgz } } },
+    /cilium\.chart\.path: the chart at ".*\.tgz" is version "1\.18\.11", but cilium\.version is 1\.18\.6/,
+  ),
+  c(
+    "chart path like a flag",
+    { encryption: wg(), cilium: { chart: { path: "--set=encryption.enabled=false" } } },
+    /cilium\.chart\.path: must not start with "-" \(it would be read as a command-line flag\)/,
+  ),
+  c(
+    "release name uppercase",
+    { encryption: wg(), cilium: { releaseName: "Cilium" } },
+    /cilium\.releaseName: must be a Helm release name: lowercase letters, digits and "-".*at most 53 characters, got "Cilium"/,
+  ),
   c("release name too long", { encryption: wg(), cilium: { releaseName: "c".repeat(54) } }, /cilium\.releaseName: must be a Helm release name/),
   c("release name ends with -", { encryption: wg(), cilium: { releaseName: "cilium-" } }, /cilium\.releaseName: must be a Helm release name/),
   c("allowChartUpgrade a string", { encryption: wg(), cilium: { allowChartUpgrade: "yes" } }, /cilium\.allowChartUpgrade: must be true or false, got "yes"/),
-  c("values not an object", { encryption: wg(), cilium: { values: "encryption.enabled=false" } }, /cilium\.values: must be an object of Helm values, got "encryption\.enabled=false"/),
-  c("values switch encryption off", onWg({ encryption: { enabled: false } }), /cilium\.values\.encryption\.enabled: set to false, but the encryption settings require encryption\.enabled = true/),
-  c("values switch the mode", onIpsec({ encryption: { type: "wireguard" } }), /cilium\.values\.encryption\.type: set to "wireguard", but the encryption settings require encryption\.type = "ipsec"/),
-  c("values rename the key Secret", onIpsec({ encryption: { ipsec: { secretName: "my-keys" } } }), /cilium\.values\.encryption\.ipsec\.secretName: set to "my-keys", but the encryption settings require encryption\.ipsec\.secretName = "cilium-ipsec-keys"/),
-  c("values change the key file", onIpsec({ encryption: { ipsec: { keyFile: "other" } } }), /cilium\.values\.encryption\.ipsec\.keyFile: set to "other", but the encryption settings require encryption\.ipsec\.keyFile = "keys"/),
-  c("values turn the key watcher off", onIpsec({ encryption: { ipsec: { keyWatcher: false } } }), /cilium\.values\.encryption\.ipsec\.keyWatcher: set to false, but .* = true/),
-  c("values stop the rollout", onIpsec({ rollOutCiliumPods: false }), /cilium\.values\.rollOutCiliumPods: set to false, but the encryption settings require rollOutCiliumPods = true/),
-  c("values move the key mount", onIpsec({ encryption: { ipsec: { mountPath: "/run/keys" } } }), /cilium\.values\.encryption\.ipsec\.mountPath: the program owns the key mount/),
-  c("ipsec.interface on 1.20", onIpsec({ encryption: { ipsec: { interface: "eth0" } } }), /cilium\.values\.encryption\.ipsec\.interface: has no effect from Cilium 1\.20/),
-  c("a typo in an encryption value", onIpsec({ encryption: { ipsec: { secretname: "x" } } }), /cilium\.values\.encryption\.ipsec\.secretname: not a value of the Cilium 1\.20 chart's encryption section/),
-  c("userspaceFallback on 1.17", onWg({ encryption: { wireguard: { userspaceFallback: true } } }, "1.17.16"), /cilium\.values\.encryption\.wireguard\.userspaceFallback: not a value of the Cilium 1\.17 chart/),
-  c("extraConfig enable-ipsec false", onIpsec({ extraConfig: { "enable-ipsec": "false" } }), /cilium\.values\.extraConfig\.enable-ipsec: set to "false", but this agent option is rendered from the encryption values/),
-  c("extraConfig enable-wireguard on ipsec", onIpsec({ extraConfig: { "enable-wireguard": "true" } }), /cilium\.values\.extraConfig\.enable-wireguard: set to "true", but this agent option is rendered from the encryption values/),
-  c("extraConfig ipsec-key-file", onIpsec({ extraConfig: { "ipsec-key-file": "/tmp/keys" } }), /cilium\.values\.extraConfig\.ipsec-key-file: set to "\/tmp\/keys", but this agent option/),
-  c("extraConfig encrypt-node", onWg({ extraConfig: { "encrypt-node": "true" } }), /cilium\.values\.extraConfig\.encrypt-node: set to "true", but this agent option/),
-  c("extraConfig strict egress on 1.19", onWg({ extraConfig: { "enable-encryption-strict-mode-egress": "true" } }, "1.19.7"), /cilium\.values\.extraConfig\.enable-encryption-strict-mode-egress: .*agent option is rendered from the encryption values/),
-  c("extraArgs --enable-ipsec=false", onIpsec({ extraArgs: ["--enable-ipsec=false"] }), /cilium\.values\.extraArgs\[0\]: the agent flag --enable-ipsec overrides the encryption values \(flags win over the ConfigMap\)/),
-  c("extraArgs --enable-wireguard", onIpsec({ extraArgs: ["--debug", "--enable-wireguard"] }), /cilium\.values\.extraArgs\[1\]: the agent flag --enable-wireguard overrides the encryption values/),
-  c("extraArgs --ipsec-key-file path", onIpsec({ extraArgs: ["--ipsec-key-file", "/tmp/k"] }), /cilium\.values\.extraArgs\[0\]: the agent flag --ipsec-key-file overrides the encryption values/),
-  c("extraArgs --config-dir", onIpsec({ extraArgs: ["--config-dir=/etc/other"] }), /cilium\.values\.extraArgs\[0\]: --config-dir replaces the ConfigMap the chart renders/),
-  c("extraEnv CILIUM_ENABLE_IPSEC", onIpsec({ extraEnv: [{ name: "CILIUM_ENABLE_IPSEC", value: "false" }] }), /cilium\.values\.extraEnv\[0\]: CILIUM_ENABLE_IPSEC sets the agent option enable-ipsec \(the environment wins over the ConfigMap\)/),
-  c("extraEnv CILIUM_ENCRYPT_NODE", onWg({ extraEnv: [{ name: "TZ", value: "UTC" }, { name: "CILIUM_ENCRYPT_NODE", value: "false" }] }), /cilium\.values\.extraEnv\[1\]: CILIUM_ENCRYPT_NODE sets the agent option encrypt-node/),
-  c("host firewall with IPsec", onIpsec({ hostFirewall: { enabled: true } }), /cilium\.values\.hostFirewall\.enabled: Cilium agents refuse to start with the host firewall and IPsec together/),
-  c("host firewall with IPsec through extraConfig", onIpsec({ extraConfig: { "enable-host-firewall": "true" } }, "1.16.19"), /cilium\.values\.extraConfig\.enable-host-firewall: Cilium agents refuse to start with the host firewall and IPsec/),
-  c("multi-pool IPAM with IPsec on 1.17", onIpsec({ ipam: { mode: "multi-pool" }, routingMode: "native" }, "1.17.16"), /cilium\.values\.ipam\.mode: Cilium 1\.17 agents refuse multi-pool IPAM with IPsec/),
-  c("multi-pool IPAM with IPsec on 1.18 native routing", onIpsec({ ipam: { mode: "multi-pool" }, routingMode: "native" }, "1.18.11"), /cilium\.values\.ipam\.mode: Cilium 1\.18 agents accept multi-pool IPAM with IPsec only in tunnel mode/),
-  c("IPsec without DNS proxy transparent mode", onIpsec({ dnsProxy: { enableTransparentMode: false } }), /cilium\.values\.dnsProxy\.enableTransparentMode: Cilium agents refuse IPsec with the L7 proxy unless the DNS proxy runs in transparent mode/),
-  c("IPsec under CNI chaining", onIpsec({ cni: { chainingMode: "aws-cni" } }, "1.18.11"), /cilium\.values\.dnsProxy\.enableTransparentMode: Cilium agents refuse IPsec with the L7 proxy/),
+  c(
+    "values not an object",
+    { encryption: wg(), cilium: { values: "encryption.enabled=false" } },
+    /cilium\.values: must be an object of Helm values, got "encryption\.enabled=false"/,
+  ),
+  c(
+    "values switch encryption off",
+    onWg({ encryption: { enabled: false } }),
+    /cilium\.values\.encryption\.enabled: set to false, but the encryption settings require encryption\.enabled = true/,
+  ),
+  c(
+    "values switch the mode",
+    onIpsec({ encryption: { type: "wireguard" } }),
+    /cilium\.values\.encryption\.type: set to "wireguard", but the encryption settings require encryption\.type = "ipsec"/,
+  ),
+  c(
+    "values rename the key Secret",
+    onIpsec({ encryption: { ipsec: { secretName: "my-keys" } } }),
+    /cilium\.values\.encryption\.ipsec\.secretName: set to "my-keys", but the encryption settings require encryption\.ipsec\.secretName = "cilium-ipsec-keys"/,
+  ),
+  c(
+    "values change the key file",
+    onIpsec({ encryption: { ipsec: { keyFile: "other" } } }),
+    /cilium\.values\.encryption\.ipsec\.keyFile: set to "other", but the encryption settings require encryption\.ipsec\.keyFile = "keys"/,
+  ),
+  c(
+    "values turn the key watcher off",
+    onIpsec({ encryption: { ipsec: { keyWatcher: false } } }),
+    /cilium\.values\.encryption\.ipsec\.keyWatcher: set to false, but .* = true/,
+  ),
+  c(
+    "values stop the rollout",
+    onIpsec({ rollOutCiliumPods: false }),
+    /cilium\.values\.rollOutCiliumPods: set to false, but the encryption settings require rollOutCiliumPods = true/,
+  ),
+  c(
+    "values move the key mount",
+    onIpsec({ encryption: { ipsec: { mountPath: "/run/keys" } } }),
+    /cilium\.values\.encryption\.ipsec\.mountPath: the program owns the key mount/,
+  ),
+  c(
+    "ipsec.interface on 1.20",
+    onIpsec({ encryption: { ipsec: { interface: "eth0" } } }),
+    /cilium\.values\.encryption\.ipsec\.interface: has no effect from Cilium 1\.20/,
+  ),
+  c(
+    "a typo in an encryption value",
+    onIpsec({ encryption: { ipsec: { secretname: "x" } } }),
+    /cilium\.values\.encryption\.ipsec\.secretname: not a value of the Cilium 1\.20 chart's encryption section/,
+  ),
+  c(
+    "userspaceFallback on 1.17",
+    onWg({ encryption: { wireguard: { userspaceFallback: true } } }, "1.17.16"),
+    /cilium\.values\.encryption\.wireguard\.userspaceFallback: not a value of the Cilium 1\.17 chart/,
+  ),
+  c(
+    "extraConfig enable-ipsec false",
+    onIpsec({ extraConfig: { "enable-ipsec": "false" } }),
+    /cilium\.values\.extraConfig\.enable-ipsec: set to "false", but this agent option is rendered from the encryption values/,
+  ),
+  c(
+    "extraConfig enable-wireguard on ipsec",
+    onIpsec({ extraConfig: { "enable-wireguard": "true" } }),
+    /cilium\.values\.extraConfig\.enable-wireguard: set to "true", but this agent option is rendered from the encryption values/,
+  ),
+  c(
+    "extraConfig ipsec-key-file",
+    onIpsec({ extraConfig: { "ipsec-key-file": "/tmp/keys" } }),
+    /cilium\.values\.extraConfig\.ipsec-key-file: set to "\/tmp\/keys", but this agent option/,
+  ),
+  c(
+    "extraConfig encrypt-node",
+    onWg({ extraConfig: { "encrypt-node": "true" } }),
+    /cilium\.values\.extraConfig\.encrypt-node: set to "true", but this agent option/,
+  ),
+  c(
+    "extraConfig strict egress on 1.19",
+    onWg({ extraConfig: { "enable-encryption-strict-mode-egress": "true" } }, "1.19.7"),
+    /cilium\.values\.extraConfig\.enable-encryption-strict-mode-egress: .*agent option is rendered from the encryption values/,
+  ),
+  c(
+    "extraArgs --enable-ipsec=false",
+    onIpsec({ extraArgs: ["--enable-ipsec=false"] }),
+    /cilium\.values\.extraArgs\[0\]: the agent flag --enable-ipsec overrides the encryption values \(flags win over the ConfigMap\)/,
+  ),
+  c(
+    "extraArgs --enable-wireguard",
+    onIpsec({ extraArgs: ["--debug", "--enable-wireguard"] }),
+    /cilium\.values\.extraArgs\[1\]: the agent flag --enable-wireguard overrides the encryption values/,
+  ),
+  c(
+    "extraArgs --ipsec-key-file path",
+    onIpsec({ extraArgs: ["--ipsec-key-file", "/tmp/k"] }),
+    /cilium\.values\.extraArgs\[0\]: the agent flag --ipsec-key-file overrides the encryption values/,
+  ),
+  c(
+    "extraArgs --config-dir",
+    onIpsec({ extraArgs: ["--config-dir=/etc/other"] }),
+    /cilium\.values\.extraArgs\[0\]: --config-dir replaces the ConfigMap the chart renders/,
+  ),
+  c(
+    "extraEnv CILIUM_ENABLE_IPSEC",
+    onIpsec({ extraEnv: [{ name: "CILIUM_ENABLE_IPSEC", value: "false" }] }),
+    /cilium\.values\.extraEnv\[0\]: CILIUM_ENABLE_IPSEC sets the agent option enable-ipsec \(the environment wins over the ConfigMap\)/,
+  ),
+  c(
+    "extraEnv CILIUM_ENCRYPT_NODE",
+    onWg({
+      extraEnv: [
+        { name: "TZ", value: "UTC" },
+        { name: "CILIUM_ENCRYPT_NODE", value: "false" },
+      ],
+    }),
+    /cilium\.values\.extraEnv\[1\]: CILIUM_ENCRYPT_NODE sets the agent option encrypt-node/,
+  ),
+  c(
+    "host firewall with IPsec",
+    onIpsec({ hostFirewall: { enabled: true } }),
+    /cilium\.values\.hostFirewall\.enabled: Cilium agents refuse to start with the host firewall and IPsec together/,
+  ),
+  c(
+    "host firewall with IPsec through extraConfig",
+    onIpsec({ extraConfig: { "enable-host-firewall": "true" } }, "1.16.19"),
+    /cilium\.values\.extraConfig\.enable-host-firewall: Cilium agents refuse to start with the host firewall and IPsec/,
+  ),
+  c(
+    "multi-pool IPAM with IPsec on 1.17",
+    onIpsec({ ipam: { mode: "multi-pool" }, routingMode: "native" }, "1.17.16"),
+    /cilium\.values\.ipam\.mode: Cilium 1\.17 agents refuse multi-pool IPAM with IPsec/,
+  ),
+  c(
+    "multi-pool IPAM with IPsec on 1.18 native routing",
+    onIpsec({ ipam: { mode: "multi-pool" }, routingMode: "native" }, "1.18.11"),
+    /cilium\.values\.ipam\.mode: Cilium 1\.18 agents accept multi-pool IPAM with IPsec only in tunnel mode/,
+  ),
+  c(
+    "IPsec without DNS proxy transparent mode",
+    onIpsec({ dnsProxy: { enableTransparentMode: false } }),
+    /cilium\.values\.dnsProxy\.enableTransparentMode: Cilium agents refuse IPsec with the L7 proxy unless the DNS proxy runs in transparent mode/,
+  ),
+  c(
+    "IPsec under CNI chaining",
+    onIpsec({ cni: { chainingMode: "aws-cni" } }, "1.18.11"),
+    /cilium\.values\.dnsProxy\.enableTransparentMode: Cilium agents refuse IPsec with the L7 proxy/,
+  ),
   c(
     "old and new strict-mode keys on 1.19",
-    onWg({ encryption: { strictMode: { enabled: true, cidr: "10.0.0.0/8" } } }, "1.19.7", { strictMode: { enabled: true, cidr: "10.0.0.0/8", allowRemoteNodeIdentities: true } }),
+    onWg({ encryption: { strictMode: { enabled: true, cidr: "10.0.0.0/8" } } }, "1.19.7", {
+      strictMode: { enabled: true, cidr: "10.0.0.0/8", allowRemoteNodeIdentities: true },
+    }),
     /cilium\.values\.encryption\.strictMode\.enabled: the pre-1\.19 strict-mode key; on Cilium 1\.19 the chart renders it into the same ConfigMap keys as encryption\.strictMode\.egress\.\*/,
   ),
-  c("strict mode through values", onWg({ encryption: { strictMode: { egress: { enabled: true, cidr: "10.0.0.0/8" } } } }), /cilium\.values\.encryption\.strictMode\.egress\.enabled: strict mode is set with the stack's encryption\.wireguard\.strictMode/),
-  c("strict ingress with IPsec", onIpsec({ encryption: { strictMode: { ingress: { enabled: true } } } }), /cilium\.values\.encryption\.strictMode\.ingress\.enabled: a wireguard option, but encryption\.type is ipsec/),
-  c("strict ingress without tunneling on 1.19", onWg({ routingMode: "native", encryption: { strictMode: { ingress: { enabled: true } } } }, "1.19.7"), /cilium\.values\.encryption\.strictMode\.ingress\.enabled: Cilium 1\.19 agents refuse strict ingress encryption without tunneling/),
-  c("a ztunnel option", onWg({ encryption: { ztunnel: { healthPort: 15021 } } }), /cilium\.values\.encryption\.ztunnel\.healthPort: a ztunnel option, but encryption\.type is wireguard/),
+  c(
+    "strict mode through values",
+    onWg({ encryption: { strictMode: { egress: { enabled: true, cidr: "10.0.0.0/8" } } } }),
+    /cilium\.values\.encryption\.strictMode\.egress\.enabled: strict mode is set with the stack's encryption\.wireguard\.strictMode/,
+  ),
+  c(
+    "strict ingress with IPsec",
+    onIpsec({ encryption: { strictMode: { ingress: { enabled: true } } } }),
+    /cilium\.values\.encryption\.strictMode\.ingress\.enabled: a wireguard option, but encryption\.type is ipsec/,
+  ),
+  c(
+    "strict ingress without tunneling on 1.19",
+    onWg({ routingMode: "native", encryption: { strictMode: { ingress: { enabled: true } } } }, "1.19.7"),
+    /cilium\.values\.encryption\.strictMode\.ingress\.enabled: Cilium 1\.19 agents refuse strict ingress encryption without tunneling/,
+  ),
+  c(
+    "a ztunnel option",
+    onWg({ encryption: { ztunnel: { healthPort: 15021 } } }),
+    /cilium\.values\.encryption\.ztunnel\.healthPort: a ztunnel option, but encryption\.type is wireguard/,
+  ),
   // cluster
-  c("kubeconfig path that does not exist", { encryption: wg(), cluster: { kubeconfig: paths.missing } }, /cluster\.kubeconfig: no such file: ".*no-such-thing"; must be the path of an existing kubeconfig file .* or the kubeconfig's contents/),
-  c("kubeconfig a directory", { encryption: wg(), cluster: { kubeconfig: dir } }, /cluster\.kubeconfig: not a file: ".*"; must be the path of an existing kubeconfig file/),
-  c("kubeconfig like a flag", { encryption: wg(), cluster: { kubeconfig: "--insecure-skip-tls-verify" } }, /cluster\.kubeconfig: must not start with "-" \(it would be read as a command-line flag\), got "--insecure-skip-tls-verify"/),
-  c("context like a flag", { encryption: wg(), cluster: { context: "--kubeconfig=/tmp/other" } }, /cluster\.context: must not start with "-" \(it would be read as a command-line flag\), got "--kubeconfig=\/tmp\/other"/),
+  c(
+    "kubeconfig path that does not exist",
+    { encryption: wg(), cluster: { kubeconfig: paths.missing } },
+    /cluster\.kubeconfig: no such file: ".*no-such-thing"; must be the path of an existing kubeconfig file .* or the kubeconfig's contents/,
+  ),
+  c(
+    "kubeconfig a directory",
+    { encryption: wg(), cluster: { kubeconfig: dir } },
+    /cluster\.kubeconfig: not a file: ".*"; must be the path of an existing kubeconfig file/,
+  ),
+  c(
+    "kubeconfig like a flag",
+    { encryption: wg(), cluster: { kubeconfig: "--insecure-skip-tls-verify" } },
+    /cluster\.kubeconfig: must not start with "-" \(it would be read as a command-line flag\), got "--insecure-skip-tls-verify"/,
+  ),
+  c(
+    "context like a flag",
+    { encryption: wg(), cluster: { context: "--kubeconfig=/tmp/other" } },
+    /cluster\.context: must not start with "-" \(it would be read as a command-line flag\), got "--kubeconfig=\/tmp\/other"/,
+  ),
   c("context empty", { encryption: wg(), cluster: { context: "" } }, /cluster\.context: must not be empty/),
-  c("context with a line break", { encryption: wg(), cluster: { context: "prod\n--kubeconfig=/x" } }, /cluster\.context: must be a kubeconfig context name \(no control characters\)/),
+  c(
+    "context with a line break",
+    { encryption: wg(), cluster: { context: "prod\n--kubeconfig=/x" } },
+    /cluster\.context: must be a kubeconfig context name \(no control characters\)/,
+  ),
   c("unknown cluster key", { encryption: wg(), cluster: { token: "abc" } }, /cluster\.token: is not a known key; allowed here: kubeconfig, context/),
-  c("secret kubeconfig path that does not exist", { encryption: wg(), cluster: { kubeconfig: `${dir}/secret-path-x9q` } }, /cluster\.kubeconfig: no such file: a value marked secret \(not shown\)/, {
-    secret: ["cilium-encryption:cluster"],
-    hidden: "secret-path-x9q",
-  }),
-  c("secret context like a flag", { encryption: wg(), cluster: { context: "-ctx-x9q" } }, /cluster\.context: must not start with "-" \(it would be read as a command-line flag\), got a value marked secret \(not shown\)/, {
-    secret: ["cilium-encryption:cluster"],
-    hidden: "ctx-x9q",
-  }),
-  c("secret Helm value contradicting ours", onWg({ encryption: { enabled: "off-x9q" } }), /cilium\.values\.encryption\.enabled: set to a value marked secret \(not shown\), but the encryption settings require encryption\.enabled = true/, {
-    secret: ["cilium-encryption:cilium"],
-    hidden: "off-x9q",
-  }),
+  c(
+    "secret kubeconfig path that does not exist",
+    { encryption: wg(), cluster: { kubeconfig: `${dir}/secret-path-x9q` } },
+    /cluster\.kubeconfig: no such file: a value marked secret \(not shown\)/,
+    {
+      secret: ["cilium-encryption:cluster"],
+      hidden: "secret-path-x9q",
+    },
+  ),
+  c(
+    "secret context like a flag",
+    { encryption: wg(), cluster: { context: "-ctx-x9q" } },
+    /cluster\.context: must not start with "-" \(it would be read as a command-line flag\), got a value marked secret \(not shown\)/,
+    {
+      secret: ["cilium-encryption:cluster"],
+      hidden: "ctx-x9q",
+    },
+  ),
+  c(
+    "secret Helm value contradicting ours",
+    onWg({ encryption: { enabled: "off-x9q" } }),
+    /cilium\.values\.encryption\.enabled: set to a value marked secret \(not shown\), but the encryption settings require encryption\.enabled = true/,
+    {
+      secret: ["cilium-encryption:cilium"],
+      hidden: "off-x9q",
+    },
+  ),
   // verification
-  c("timeout above the verifier's limit", { encryption: wg(), verification: { timeout: "25h" } }, /verification\.timeout: must be from 1s to 24h \(86400s, the verifier's limit\), got "25h"/),
+  c(
+    "timeout above the verifier's limit",
+    { encryption: wg(), verification: { timeout: "25h" } },
+    /verification\.timeout: must be from 1s to 24h \(86400s, the verifier's limit\), got "25h"/,
+  ),
   c("timeout 0s", { encryption: wg(), verification: { timeout: "0s" } }, /verification\.timeout: must be from 1s to 24h/),
-  c("timeout in words", { encryption: wg(), verification: { timeout: "10 minutes" } }, /verification\.timeout: must be a Go duration string such as "5m" or "90s", got "10 minutes"/),
+  c(
+    "timeout in words",
+    { encryption: wg(), verification: { timeout: "10 minutes" } },
+    /verification\.timeout: must be a Go duration string such as "5m" or "90s", got "10 minutes"/,
+  ),
   c("timeout beyond Go's range", { encryption: wg(), verification: { timeout: "9999999h" } }, /verification\.timeout: is beyond Go's duration range/),
   c("verification.enabled a string", { encryption: wg(), verification: { enabled: "no" } }, /verification\.enabled: must be true or false, got "no"/),
   c("verification.wireCheck a number", { encryption: wg(), verification: { wireCheck: 1 } }, /verification\.wireCheck: must be true or false, got 1/),
-  c("unknown verification key", { encryption: wg(), verification: { retries: 3 } }, /verification\.retries: is not a known key; allowed here: enabled, timeout, wireCheck/),
-  c("unknown top-level key", { encryption: wg(), encyption: { type: "ipsec" } }, /cilium-encryption:encyption: is not a known key; allowed here: encryption, cilium, cluster, verification/),
+  c(
+    "unknown verification key",
+    { encryption: wg(), verification: { retries: 3 } },
+    /verification\.retries: is not a known key; allowed here: enabled, timeout, wireCheck/,
+  ),
+  c(
+    "unknown top-level key",
+    { encryption: wg(), encyption: { type: "ipsec" } },
+    /cilium-encryption:encyption: is not a known key; allowed here: encryption, cilium, cluster, verification/,
+  ),
 ];
 
 describe("bad config is refused before any resource is registered", () => {
@@ -209,9 +547,13 @@ describe("bad config is refused before any resource is registered", () => {
       await run.done.catch((e: Error) => (error = e));
       assert.ok(error !== undefined, "the program ran");
       assert.match(error.message, message);
-      assert.match(error.message, /^invalid stack config:\n  - cilium-encryption:/, "one message per problem, each naming the key");
+      assert.match(error.message, /^invalid stack config:\n {2}- cilium-encryption:/, "one message per problem, each naming the key");
       if (hidden !== undefined) assert.ok(!error.message.includes(hidden), `a secret value is echoed: ${error.message}`);
-      assert.deepEqual(run.resources.map((r) => r.type), [], "registered before refusing");
+      assert.deepEqual(
+        run.resources.map((r) => r.type),
+        [],
+        "registered before refusing",
+      );
     });
   }
 });
@@ -219,13 +561,25 @@ describe("bad config is refused before any resource is registered", () => {
 describe("bad key lines are refused without echoing key material", () => {
   const hex = "0f1e2d3c4b5a69788796a5b4c3d2e1f001122334";
   const lines: Array<[string, string, RegExp]> = [
-    ["16-byte key", `3+ rfc4106(gcm(aes)) ${hex.slice(0, 32)} 128`, /key material is 16 bytes; allowed: 20 \(aes-128-gcm\), 28 \(aes-192-gcm\), 36 \(aes-256-gcm\)/],
+    [
+      "16-byte key",
+      `3+ rfc4106(gcm(aes)) ${hex.slice(0, 32)} 128`,
+      /key material is 16 bytes; allowed: 20 \(aes-128-gcm\), 28 \(aes-192-gcm\), 36 \(aes-256-gcm\)/,
+    ],
     ["ICV as key size", `3+ rfc4106(gcm(aes)) ${hex} 256`, /last field is the ICV length in bits and must be 128, got "256"/],
     ["rfc4543", `3+ rfc4543(gcm(aes)) ${hex} 128`, /algorithm "rfc4543\(gcm\(aes\)\)" is not allowed; only rfc4106\(gcm\(aes\)\)/],
     ["no +", `3 rfc4106(gcm(aes)) ${hex} 128`, /key id field must be 1\.\.15 followed by "\+" \(per-tunnel keys\), got "3"/],
-    ["key in the id field", `${hex} 3+ rfc4106(gcm(aes)) 128`, /key id field must be 1\.\.15 followed by "\+" \(per-tunnel keys\), got a 40-character field \(not shown/],
+    [
+      "key in the id field",
+      `${hex} 3+ rfc4106(gcm(aes)) 128`,
+      /key id field must be 1\.\.15 followed by "\+" \(per-tunnel keys\), got a 40-character field \(not shown/,
+    ],
     ["key in the algorithm field", `3+ ${hex} rfc4106(gcm(aes)) 128`, /algorithm a 40-character field \(not shown: it may hold key material\) is not allowed/],
-    ["second key in the ICV field", `3+ rfc4106(gcm(aes)) ${hex} ${hex}`, /last field is the ICV length in bits and must be 128, got a 40-character field \(not shown/],
+    [
+      "second key in the ICV field",
+      `3+ rfc4106(gcm(aes)) ${hex} ${hex}`,
+      /last field is the ICV length in bits and must be 128, got a 40-character field \(not shown/,
+    ],
     ["base64 key in the id field", `DxctPEtaaXiHlqW0w9Lh8AARIjQ= 3+ rfc4106(gcm(aes)) 128`, /key id field must be .*got a 28-character field \(not shown/],
     ["leading space", ` 3+ rfc4106(gcm(aes)) ${hex} 128`, /must not start or end with whitespace/],
     ["trailing newline", `3+ rfc4106(gcm(aes)) ${hex} 128\n`, /single line/],
@@ -236,54 +590,105 @@ describe("bad key lines are refused without echoing key material", () => {
   ];
   for (const [name, line, message] of lines) {
     it(name, () => {
-      assert.throws(() => parseKeyLine(line), (e: unknown) => {
-        assert.ok(e instanceof KeyLineError);
-        assert.match(e.message, message);
-        for (const secret of [hex, hex.toUpperCase(), "DxctPEtaaXiHlqW0w9Lh8AARIjQ="]) {
-          for (let i = 0; i + 8 <= secret.length; i++) assert.ok(!e.message.includes(secret.slice(i, i + 8)), `echoes key material: ${e.message}`);
-        }
-        return true;
-      });
+      assert.throws(
+        () => parseKeyLine(line),
+        (e: unknown) => {
+          assert.ok(e instanceof KeyLineError);
+          assert.match(e.message, message);
+          for (const secret of [hex, hex.toUpperCase(), "DxctPEtaaXiHlqW0w9Lh8AARIjQ="]) {
+            for (let i = 0; i + 8 <= secret.length; i++) assert.ok(!e.message.includes(secret.slice(i, i + 8)), `echoes key material: ${e.message}`);
+          }
+          return true;
+        },
+      );
     });
   }
 });
 
 describe("the edges of what is allowed are accepted", () => {
   const good: Array<[string, Record<string, unknown>, (run: Awaited<ReturnType<typeof runProgram>>) => void]> = [
-    ["keyRotationDuration of Go's largest duration", { encryption: ipsec({ keyRotationDuration: "2562047h47m16.854775807s" }) }, (r) =>
-      assert.equal(r.one(RELEASE).inputs.values.encryption.ipsec.keyRotationDuration, "2562047h47m16.854775807s")],
-    ["persistentKeepalive 65535s", { encryption: wg({ persistentKeepalive: "18h12m15s" }) }, (r) =>
-      assert.equal(r.one(RELEASE).inputs.values.encryption.wireguard.persistentKeepalive, "18h12m15s")],
-    ["timeout at the verifier's limit", { encryption: wg(), verification: { timeout: "24h" } }, (r) => assert.match(r.one(COMMAND).inputs.create, /--timeout 86400 /)],
-    ["an OCI chart repository", { encryption: wg(), cilium: { chart: { repo: "oci://quay.io/cilium/charts/" } } }, (r) => {
-      assert.equal(r.one(RELEASE).inputs.chart, "oci://quay.io/cilium/charts/cilium");
-      assert.equal(r.one(RELEASE).inputs.repositoryOpts, undefined);
-    }],
-    ["a chart directory of the pinned version", { encryption: wg(), cilium: { version: "1.19.7", chart: { path: paths.cilium119 } } }, (r) =>
-      assert.equal(r.one(RELEASE).inputs.chart, paths.cilium119)],
-    ["a packaged chart of the pinned version", { encryption: wg(), cilium: { version: "1.18.11", chart: { path: paths.cilium118Tgz } } }, (r) =>
-      assert.equal(r.one(RELEASE).inputs.chart, paths.cilium118Tgz)],
-    ["IPsec strict mode on 1.19", { encryption: ipsec({ strictMode: { enabled: true, cidr: "10.0.0.0/8", allowRemoteNodeIdentities: true } }), cilium: { version: "1.19.7" } }, (r) =>
-      assert.deepEqual(r.one(RELEASE).inputs.values.encryption.strictMode, { egress: { enabled: true, cidr: "10.0.0.0/8", allowRemoteNodeIdentities: true } })],
-    ["strict ingress with WireGuard in tunnel mode on 1.19", onWg({ encryption: { strictMode: { ingress: { enabled: true } } } }, "1.19.7"), (r) =>
-      assert.equal(r.one(RELEASE).inputs.values.encryption.strictMode.ingress.enabled, true)],
-    ["multi-pool IPAM with IPsec on 1.18 in tunnel mode", onIpsec({ ipam: { mode: "multi-pool" } }, "1.18.11"), (r) => assert.equal(r.one(RELEASE).inputs.values.ipam.mode, "multi-pool")],
-    ["unrelated agent options", onIpsec({ extraConfig: { "enable-ipsec-xfrm-state-caching": "true" }, extraArgs: ["--debug"], extraEnv: [{ name: "CILIUM_DEBUG", value: "true" }] }), (r) =>
-      assert.deepEqual(r.one(RELEASE).inputs.values.extraArgs, ["--debug"])],
-    ["a kubeconfig file and a context", { encryption: wg(), cluster: { kubeconfig: paths.kubeconfig, context: "kind-kind" } }, (r) =>
-      assert.equal(r.one("pulumi:providers:kubernetes").inputs.context, "kind-kind")],
+    [
+      "keyRotationDuration of Go's largest duration",
+      { encryption: ipsec({ keyRotationDuration: "2562047h47m16.854775807s" }) },
+      (r) => assert.equal(r.one(RELEASE).inputs.values.encryption.ipsec.keyRotationDuration, "2562047h47m16.854775807s"),
+    ],
+    [
+      "persistentKeepalive 65535s",
+      { encryption: wg({ persistentKeepalive: "18h12m15s" }) },
+      (r) => assert.equal(r.one(RELEASE).inputs.values.encryption.wireguard.persistentKeepalive, "18h12m15s"),
+    ],
+    [
+      "timeout at the verifier's limit",
+      { encryption: wg(), verification: { timeout: "24h" } },
+      (r) => assert.match(r.one(COMMAND).inputs.create, /--timeout 86400 /),
+    ],
+    [
+      "an OCI chart repository",
+      { encryption: wg(), cilium: { chart: { repo: "oci://quay.io/cilium/charts/" } } },
+      (r) => {
+        assert.equal(r.one(RELEASE).inputs.chart, "oci://quay.io/cilium/charts/cilium");
+        assert.equal(r.one(RELEASE).inputs.repositoryOpts, undefined);
+      },
+    ],
+    [
+      "a chart directory of the pinned version",
+      { encryption: wg(), cilium: { version: "1.19.7", chart: { path: paths.cilium119 } } },
+      (r) => assert.equal(r.one(RELEASE).inputs.chart, paths.cilium119),
+    ],
+    [
+      "a packaged chart of the pinned version",
+      { encryption: wg(), cilium: { version: "1.18.11", chart: { path: paths.cilium118Tgz } } },
+      (r) => assert.equal(r.one(RELEASE).inputs.chart, paths.cilium118Tgz),
+    ],
+    [
+      "IPsec strict mode on 1.19",
+      { encryption: ipsec({ strictMode: { enabled: true, cidr: "10.0.0.0/8", allowRemoteNodeIdentities: true } }), cilium: { version: "1.19.7" } },
+      (r) =>
+        assert.deepEqual(r.one(RELEASE).inputs.values.encryption.strictMode, {
+          egress: { enabled: true, cidr: "10.0.0.0/8", allowRemoteNodeIdentities: true },
+        }),
+    ],
+    [
+      "strict ingress with WireGuard in tunnel mode on 1.19",
+      onWg({ encryption: { strictMode: { ingress: { enabled: true } } } }, "1.19.7"),
+      (r) => assert.equal(r.one(RELEASE).inputs.values.encryption.strictMode.ingress.enabled, true),
+    ],
+    [
+      "multi-pool IPAM with IPsec on 1.18 in tunnel mode",
+      onIpsec({ ipam: { mode: "multi-pool" } }, "1.18.11"),
+      (r) => assert.equal(r.one(RELEASE).inputs.values.ipam.mode, "multi-pool"),
+    ],
+    [
+      "unrelated agent options",
+      onIpsec({ extraConfig: { "enable-ipsec-xfrm-state-caching": "true" }, extraArgs: ["--debug"], extraEnv: [{ name: "CILIUM_DEBUG", value: "true" }] }),
+      (r) => assert.deepEqual(r.one(RELEASE).inputs.values.extraArgs, ["--debug"]),
+    ],
+    [
+      "a kubeconfig file and a context",
+      { encryption: wg(), cluster: { kubeconfig: paths.kubeconfig, context: "kind-kind" } },
+      (r) => assert.equal(r.one("pulumi:providers:kubernetes").inputs.context, "kind-kind"),
+    ],
     ["a release name of 53 characters", { encryption: wg(), cilium: { releaseName: "c".repeat(53), allowChartUpgrade: true } }, () => undefined],
   ];
   for (const [name, config, check] of good) it(name, async () => check(await runProgram(asPulumiConfig(config))));
 
   it("the verification timeout limit is the verifier's own", () => {
-    assert.equal(parseVerifierArgs(["--mode", "ipsec", "--namespace", "kube-system", "--cilium-version", "1.20.2", "--timeout", String(VERIFIER_MAX_TIMEOUT_SECONDS)]).timeoutSeconds, VERIFIER_MAX_TIMEOUT_SECONDS);
-    assert.throws(() => parseVerifierArgs(["--mode", "ipsec", "--namespace", "kube-system", "--cilium-version", "1.20.2", "--timeout", String(VERIFIER_MAX_TIMEOUT_SECONDS + 1)]));
+    assert.equal(
+      parseVerifierArgs(["--mode", "ipsec", "--namespace", "kube-system", "--cilium-version", "1.20.2", "--timeout", String(VERIFIER_MAX_TIMEOUT_SECONDS)])
+        .timeoutSeconds,
+      VERIFIER_MAX_TIMEOUT_SECONDS,
+    );
+    assert.throws(() =>
+      parseVerifierArgs(["--mode", "ipsec", "--namespace", "kube-system", "--cilium-version", "1.20.2", "--timeout", String(VERIFIER_MAX_TIMEOUT_SECONDS + 1)]),
+    );
   });
 
   it("strict mode that may cover node addresses is a warning naming Cilium's refusal", () => {
     const settings = parseSettings(asPulumiConfig({ encryption: wg({ strictMode: { enabled: true, cidr: "10.0.0.0/8" } }) }));
     assert.equal(settings.warnings.length, 1);
-    assert.match(settings.warnings[0]!, /^cilium-encryption:encryption\.wireguard\.strictMode: Cilium agents refuse to start when a node's IPv4 address lies inside the strict-mode CIDR/);
+    assert.match(
+      settings.warnings[0]!,
+      /^cilium-encryption:encryption\.wireguard\.strictMode: Cilium agents refuse to start when a node's IPv4 address lies inside the strict-mode CIDR/,
+    );
   });
 });

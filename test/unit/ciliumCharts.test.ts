@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { hostEnv, readLocalChart } from "../../config/files";
 import { encryptionAgentOptions } from "../../encryption/chartRules";
-import { parseCiliumVersion, type CiliumVersion } from "../../encryption/ciliumVersion";
-import { encryptionValues, knownEncryptionKeys, leafPaths, type EncryptionValuesInput } from "../../encryption/helmValues";
+import { type CiliumVersion, parseCiliumVersion } from "../../encryption/ciliumVersion";
+import { type EncryptionValuesInput, encryptionValues, knownEncryptionKeys, leafPaths } from "../../encryption/helmValues";
 
 const pins = readFileSync(join(__dirname, "../../toolchain/pins.env"), "utf8");
 const pinned = /^CILIUM_VERSIONS="([^"]+)"/m.exec(pins)?.[1]?.split(/\s+/).filter(Boolean) ?? [];
@@ -42,11 +42,27 @@ const settingsFor = (ver: CiliumVersion): EncryptionValuesInput[] => [
   ...(ver.minor >= 19 ? [{ ...ipsec, strictMode }] : []),
 ];
 /** Values outside `encryption` that the refusal rules read (encryption/chartRules.ts). */
-const READ_VALUES = ["extraConfig", "extraArgs", "extraEnv", "hostFirewall.enabled", "ipam.mode", "routingMode", "gke.enabled", "eni.enabled", "azure.enabled", "l7Proxy", "cni.chainingMode", "cni.chainingTarget"];
+const READ_VALUES = [
+  "extraConfig",
+  "extraArgs",
+  "extraEnv",
+  "hostFirewall.enabled",
+  "ipam.mode",
+  "routingMode",
+  "gke.enabled",
+  "eni.enabled",
+  "azure.enabled",
+  "l7Proxy",
+  "cni.chainingMode",
+  "cni.chainingTarget",
+];
 
 describe("Cilium's real charts", () => {
   it("every supported minor is pinned", () => {
-    assert.deepEqual(pinned.map((p) => (parseCiliumVersion(p) as CiliumVersion).minor), [16, 17, 18, 19, 20]);
+    assert.deepEqual(
+      pinned.map((p) => (parseCiliumVersion(p) as CiliumVersion).minor),
+      [16, 17, 18, 19, 20],
+    );
   });
 
   for (const pin of pinned) {
@@ -79,7 +95,8 @@ describe("Cilium's real charts", () => {
         for (const option of rendered) assert.ok(ours.has(option), `${option} is rendered from encryption values but not refused`);
         const agentOnly = [...ours].filter((o) => !rendered.has(o)).sort();
         // The 1.19 chart renders the deprecated strict-mode values into the egress options, but its agent still reads the old ones.
-        const expected = ver.minor === 19 ? ["enable-encryption-strict-mode", "encryption-strict-mode-allow-remote-node-identities", "encryption-strict-mode-cidr"] : [];
+        const expected =
+          ver.minor === 19 ? ["enable-encryption-strict-mode", "encryption-strict-mode-allow-remote-node-identities", "encryption-strict-mode-cidr"] : [];
         assert.deepEqual(agentOnly, expected);
       });
 

@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import fc from "fast-check";
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import { CHANGED_OUTSIDE, diffValues, driftFromEvents, formatReport, getPath, mergeDrift, parsePath, type DriftReport } from "../../drift/report";
+import fc from "fast-check";
+import { CHANGED_OUTSIDE, type DriftReport, diffValues, driftFromEvents, formatReport, getPath, mergeDrift, parsePath } from "../../drift/report";
 
 const SECRET_TYPE = "kubernetes:core/v1:Secret";
 const BYTES_TYPE = "random:index/randomBytes:RandomBytes";
@@ -40,13 +40,28 @@ function secretOutputs(extra: { labels?: Record<string, string>; annotations?: R
 }
 
 /** A resource outputs event of a refresh preview: recorded state (old) and refreshed state (new). */
-function refreshed(type: string, name: string, op: string, old: unknown, now: unknown, detailedDiff?: Record<string, { kind: string; inputDiff: boolean }>): EngineEvent {
+function refreshed(
+  type: string,
+  name: string,
+  op: string,
+  old: unknown,
+  now: unknown,
+  detailedDiff?: Record<string, { kind: string; inputDiff: boolean }>,
+): EngineEvent {
   const urn = URN(type, name);
   return {
     sequence: 1,
     timestamp: 0,
     resOutputsEvent: {
-      metadata: { op, urn, type, provider: "", old: { type, urn, inputs: {}, outputs: old } as never, new: { type, urn, inputs: {}, outputs: now } as never, ...(detailedDiff ? { detailedDiff } : {}) } as never,
+      metadata: {
+        op,
+        urn,
+        type,
+        provider: "",
+        old: { type, urn, inputs: {}, outputs: old } as never,
+        new: { type, urn, inputs: {}, outputs: now } as never,
+        ...(detailedDiff ? { detailedDiff } : {}),
+      } as never,
     },
   } as EngineEvent;
 }
@@ -57,12 +72,29 @@ function external(e: EngineEvent): EngineEvent {
   return e;
 }
 
-function preview(type: string, name: string, op: string, detailedDiff: Record<string, { kind: string; inputDiff: boolean }>, oldInputs: unknown, newInputs: unknown): EngineEvent {
+function preview(
+  type: string,
+  name: string,
+  op: string,
+  detailedDiff: Record<string, { kind: string; inputDiff: boolean }>,
+  oldInputs: unknown,
+  newInputs: unknown,
+): EngineEvent {
   const urn = URN(type, name);
   return {
     sequence: 1,
     timestamp: 0,
-    resourcePreEvent: { metadata: { op, urn, type, provider: "", detailedDiff, old: { type, urn, inputs: oldInputs, outputs: {} }, new: { type, urn, inputs: newInputs, outputs: {} } } as never },
+    resourcePreEvent: {
+      metadata: {
+        op,
+        urn,
+        type,
+        provider: "",
+        detailedDiff,
+        old: { type, urn, inputs: oldInputs, outputs: {} },
+        new: { type, urn, inputs: newInputs, outputs: {} },
+      } as never,
+    },
   } as EngineEvent;
 }
 
@@ -74,7 +106,11 @@ describe("diffValues", () => {
   const json = fc.letrec((tie) => ({
     value: fc.oneof({ depthSize: "small" }, fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null)), tie("array"), tie("object")),
     array: fc.array(tie("value"), { maxLength: 4 }),
-    object: fc.dictionary(key.filter((k) => k !== "__proto__"), tie("value"), { maxKeys: 5, noNullPrototype: true }),
+    object: fc.dictionary(
+      key.filter((k) => k !== "__proto__"),
+      tie("value"),
+      { maxKeys: 5, noNullPrototype: true },
+    ),
   })).object;
 
   /** Replays a list of changes onto a copy of `from`. */
@@ -122,7 +158,10 @@ describe("diffValues", () => {
 
   it("writes paths in the engine's notation", () => {
     assert.deepEqual(
-      diffValues({ metadata: { labels: { a: "1" } }, spec: [1, 2] }, { metadata: { labels: { a: "1", "example.com/x": "y" } }, spec: [1] }).map((c) => [c.path, c.kind]),
+      diffValues({ metadata: { labels: { a: "1" } }, spec: [1, 2] }, { metadata: { labels: { a: "1", "example.com/x": "y" } }, spec: [1] }).map((c) => [
+        c.path,
+        c.kind,
+      ]),
       [
         ['metadata.labels["example.com/x"]', "add"],
         ["spec[1]", "delete"],
@@ -142,17 +181,33 @@ function isDeepEqual(a: unknown, b: unknown): boolean {
 
 describe("drift from a refresh", () => {
   it("a label added out of band: the Secret reported, the path named, the value masked", () => {
-    const events = [refreshed(SECRET_TYPE, "ipsec-key-secret", "same", secretOutputs(), secretOutputs({ labels: { "example.com/owner": "mallory" }, resourceVersion: "101" }))];
+    const events = [
+      refreshed(
+        SECRET_TYPE,
+        "ipsec-key-secret",
+        "same",
+        secretOutputs(),
+        secretOutputs({ labels: { "example.com/owner": "mallory" }, resourceVersion: "101" }),
+      ),
+    ];
     const drifted = driftFromEvents(events, "refresh");
     assert.deepEqual(drifted, [
-      { type: SECRET_TYPE, name: "ipsec-key-secret", op: CHANGED_OUTSIDE, fields: [{ path: 'metadata.labels["example.com/owner"]', kind: "add", secret: true }] },
+      {
+        type: SECRET_TYPE,
+        name: "ipsec-key-secret",
+        op: CHANGED_OUTSIDE,
+        fields: [{ path: 'metadata.labels["example.com/owner"]', kind: "add", secret: true }],
+      },
     ]);
     assert.ok(!reportText(drifted).includes("mallory"));
   });
 
   it("an annotation, a finalizer and the last-applied configuration holding the key: every field masked", () => {
     const lastApplied = JSON.stringify({ apiVersion: "v1", kind: "Secret", stringData: { keys: KEY_LINE } });
-    const now = secretOutputs({ annotations: { "kubectl.kubernetes.io/last-applied-configuration": lastApplied, note: "hi" }, finalizers: ["example.com/hold"] });
+    const now = secretOutputs({
+      annotations: { "kubectl.kubernetes.io/last-applied-configuration": lastApplied, note: "hi" },
+      finalizers: ["example.com/hold"],
+    });
     const drifted = driftFromEvents([refreshed(SECRET_TYPE, "ipsec-key-secret", "same", secretOutputs(), now)], "refresh");
     assert.deepEqual(
       drifted[0]!.fields.map((f) => [f.path, f.secret]),
@@ -167,7 +222,10 @@ describe("drift from a refresh", () => {
   });
 
   it("the random bytes: every field masked, even one an event carries in the clear", () => {
-    const drifted = driftFromEvents([refreshed(BYTES_TYPE, "ipsec-key-psk", "update", { hex: SECRET, length: 20 }, { hex: PSK, length: 21 }, { hex: { kind: "update", inputDiff: false } })], "refresh");
+    const drifted = driftFromEvents(
+      [refreshed(BYTES_TYPE, "ipsec-key-psk", "update", { hex: SECRET, length: 20 }, { hex: PSK, length: 21 }, { hex: { kind: "update", inputDiff: false } })],
+      "refresh",
+    );
     assert.deepEqual(
       drifted[0]!.fields.map((f) => [f.path, f.secret, "before" in f, "after" in f]),
       [
@@ -220,16 +278,28 @@ describe("drift from a preview, merged", () => {
   it("the Secret's inputs: masked whatever the path, and what up does wins over changed-outside", () => {
     const refresh = driftFromEvents([refreshed(SECRET_TYPE, "ipsec-key-secret", "same", secretOutputs(), secretOutputs({ labels: { x: "1" } }))], "refresh");
     const planned = driftFromEvents(
-      [preview(SECRET_TYPE, "ipsec-key-secret", "update", { 'metadata.annotations["cilium-encryption/key-id"]': { kind: "update", inputDiff: true } }, { metadata: { annotations: { "cilium-encryption/key-id": "2" } } }, { metadata: { annotations: { "cilium-encryption/key-id": "1" } } })],
+      [
+        preview(
+          SECRET_TYPE,
+          "ipsec-key-secret",
+          "update",
+          { 'metadata.annotations["cilium-encryption/key-id"]': { kind: "update", inputDiff: true } },
+          { metadata: { annotations: { "cilium-encryption/key-id": "2" } } },
+          { metadata: { annotations: { "cilium-encryption/key-id": "1" } } },
+        ),
+      ],
       "preview",
     );
     const merged = mergeDrift(refresh, planned);
     assert.equal(merged.length, 1);
     assert.equal(merged[0]!.op, "update");
-    assert.deepEqual(merged[0]!.fields.map((f) => [f.path, f.secret, "before" in f]), [
-      ["metadata.labels.x", true, false],
-      ['metadata.annotations["cilium-encryption/key-id"]', true, false],
-    ]);
+    assert.deepEqual(
+      merged[0]!.fields.map((f) => [f.path, f.secret, "before" in f]),
+      [
+        ["metadata.labels.x", true, false],
+        ['metadata.annotations["cilium-encryption/key-id"]', true, false],
+      ],
+    );
   });
 
   it("a preview that changes nothing adds nothing", () => {
@@ -237,7 +307,13 @@ describe("drift from a preview, merged", () => {
   });
 
   it("the text report says what up does about a change the program does not own", () => {
-    const report: DriftReport = { stack: "dev", drifted: [{ type: SECRET_TYPE, name: "ipsec-key-secret", op: CHANGED_OUTSIDE, fields: [{ path: "metadata.labels.x", kind: "add", secret: true }] }] };
-    assert.match(formatReport(report), /ipsec-key-secret: changed out of band in fields the program does not set \(up leaves them\)\n {4}metadata\.labels\.x: changed \(secret\)/);
+    const report: DriftReport = {
+      stack: "dev",
+      drifted: [{ type: SECRET_TYPE, name: "ipsec-key-secret", op: CHANGED_OUTSIDE, fields: [{ path: "metadata.labels.x", kind: "add", secret: true }] }],
+    };
+    assert.match(
+      formatReport(report),
+      /ipsec-key-secret: changed out of band in fields the program does not set \(up leaves them\)\n {4}metadata\.labels\.x: changed \(secret\)/,
+    );
   });
 });

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { describe, it } from "node:test";
-import { parseDriftArgs, USAGE as DRIFT_USAGE } from "../../drift/main";
+import { USAGE as DRIFT_USAGE, parseDriftArgs } from "../../drift/main";
 import { parseRotateArgs, USAGE as ROTATE_USAGE } from "../../scripts/rotate";
 
 const PROJECT_DIR = resolve(__dirname, "../..");

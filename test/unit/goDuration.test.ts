@@ -30,7 +30,18 @@ describe("Go durations", () => {
   });
 
   it("accepts Go's other spellings", () => {
-    for (const [text, ns] of [["0", 0n], ["0s", 0n], [".5s", 500_000_000n], ["1.s", 1_000_000_000n], ["1h30m", 5_400_000_000_000n], ["1.5h", 5_400_000_000_000n], ["3µs", 3_000n], ["3μs", 3_000n], ["3us", 3_000n], ["2m3ms", 120_003_000_000n]] as const) {
+    for (const [text, ns] of [
+      ["0", 0n],
+      ["0s", 0n],
+      [".5s", 500_000_000n],
+      ["1.s", 1_000_000_000n],
+      ["1h30m", 5_400_000_000_000n],
+      ["1.5h", 5_400_000_000_000n],
+      ["3µs", 3_000n],
+      ["3μs", 3_000n],
+      ["3us", 3_000n],
+      ["2m3ms", 120_003_000_000n],
+    ] as const) {
       assert.deepEqual(parseGoDuration(text), { ok: true, ns }, text);
     }
   });

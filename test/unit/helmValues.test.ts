@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { parseCiliumVersion, type CiliumVersion } from "../../encryption/ciliumVersion";
 import { agentEnvName, agentOverrideProblems, encryptionAgentOptions } from "../../encryption/chartRules";
-import { ciliumValues, encryptionValues, leafPaths, userValueProblems, type EncryptionValuesInput, type Values } from "../../encryption/helmValues";
+import { type CiliumVersion, parseCiliumVersion } from "../../encryption/ciliumVersion";
+import { ciliumValues, type EncryptionValuesInput, encryptionValues, leafPaths, userValueProblems, type Values } from "../../encryption/helmValues";
 
 const v = (text: string) => parseCiliumVersion(text) as CiliumVersion;
 const ipsec: EncryptionValuesInput = { type: "ipsec", secretName: "cilium-ipsec-keys", keyFile: "keys", keyRotationDuration: "5m" };
@@ -84,7 +84,10 @@ describe("user values", () => {
         for (const p of parts.slice(0, -1)) node = (node[p] = {}) as Values;
         node[parts.at(-1)!] = other;
         const problems = userValueProblems(ver, ours, user);
-        assert.ok(problems.some((p) => p.startsWith(path) && p.includes(`require ${path} = `)), problems.join("\n"));
+        assert.ok(
+          problems.some((p) => p.startsWith(path) && p.includes(`require ${path} = `)),
+          problems.join("\n"),
+        );
         assert.throws(() => ciliumValues(ver, enc, user), /cilium\.values/);
       }),
     );
@@ -92,8 +95,14 @@ describe("user values", () => {
 
   it("rejects typos and options of the other mode or another version", () => {
     const problems = (ver: string, enc: EncryptionValuesInput, user: Values) => userValueProblems(v(ver), encryptionValues(v(ver), enc), user);
-    assert.match(problems("1.18.6", ipsec, { encryption: { ipsec: { secretname: "x" } } })[0]!, /encryption\.ipsec\.secretname: not a value of the Cilium 1\.18 chart/);
-    assert.match(problems("1.18.6", ipsec, { encryption: { wireguard: { persistentKeepalive: "5s" } } })[0]!, /a wireguard option, but encryption\.type is ipsec/);
+    assert.match(
+      problems("1.18.6", ipsec, { encryption: { ipsec: { secretname: "x" } } })[0]!,
+      /encryption\.ipsec\.secretname: not a value of the Cilium 1\.18 chart/,
+    );
+    assert.match(
+      problems("1.18.6", ipsec, { encryption: { wireguard: { persistentKeepalive: "5s" } } })[0]!,
+      /a wireguard option, but encryption\.type is ipsec/,
+    );
     assert.match(problems("1.17.0", wg(), { encryption: { wireguard: { userspaceFallback: true } } })[0]!, /not a value of the Cilium 1\.17 chart/);
     assert.match(problems("1.20.2", wg(), { encryption: { strictMode: { enabled: true } } })[0]!, /not a value of the Cilium 1\.20 chart/);
     assert.deepEqual(problems("1.19.3", wg(), { encryption: { strictMode: { ingress: { enabled: true } } } }), []);
@@ -122,7 +131,8 @@ describe("agent options behind the encryption values", () => {
 
   it("other agent options pass", () => {
     for (const option of ["debug", "enable-hubble", "enable-ipsec-xfrm-state-caching", "node-encryption-opt-out-labels", "ipsec-key"]) {
-      for (const via of Object.keys(channels) as Array<keyof typeof channels>) assert.deepEqual(agentOverrideProblems(v("1.20.2"), channels[via](option), JSON.stringify), [], `${via} ${option}`);
+      for (const via of Object.keys(channels) as Array<keyof typeof channels>)
+        assert.deepEqual(agentOverrideProblems(v("1.20.2"), channels[via](option), JSON.stringify), [], `${via} ${option}`);
     }
   });
 

@@ -41,10 +41,14 @@ describe("verify --stack", () => {
 
 describe("verifier flags from the settings", () => {
   const ipsec = (version: string, ipsecConfig: object) =>
-    verifierFlags(invocationFromSettings(parseSettings({
-      "cilium-encryption:encryption": JSON.stringify({ type: "ipsec", ipsec: ipsecConfig }),
-      "cilium-encryption:cilium": JSON.stringify({ version }),
-    })));
+    verifierFlags(
+      invocationFromSettings(
+        parseSettings({
+          "cilium-encryption:encryption": JSON.stringify({ type: "ipsec", ipsec: ipsecConfig }),
+          "cilium-encryption:cilium": JSON.stringify({ version }),
+        }),
+      ),
+    );
   const flag = (argv: string[], name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
 
   it("IPsec: the key id always; egress strict mode from 1.19, where IPsec has it (checked in cilium-config, as for WireGuard)", () => {

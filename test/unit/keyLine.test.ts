@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import {
-  buildKeyLine,
-  IPSEC_ALGORITHM_NAMES,
-  KeyLineError,
-  nextKeyId,
-  parseKeyLine,
-  pskBytes,
-  type IpsecAlgorithm,
-} from "../../encryption/keyLine";
+import { buildKeyLine, IPSEC_ALGORITHM_NAMES, type IpsecAlgorithm, KeyLineError, nextKeyId, parseKeyLine, pskBytes } from "../../encryption/keyLine";
 
 const keyId = fc.integer({ min: 1, max: 15 });
 const algorithm = fc.constantFrom(...IPSEC_ALGORITHM_NAMES);
@@ -53,22 +45,30 @@ describe("key line", () => {
     const material = fc.uint8Array({ minLength: 4, maxLength: 48 }).map((b) => Buffer.from(b).toString("hex"));
     const other = fc.constantFrom("3+", "3", "15+", "+", "rfc4106(gcm(aes))", "rfc4543(gcm(aes))", "cbc(aes)", "128", "256", "");
     fc.assert(
-      fc.property(material, fc.option(material), fc.array(other, { maxLength: 4 }), fc.nat(), fc.constantFrom(" ", "  ", "\t", "\n"), fc.boolean(), (key, second, rest, at, sep, upper) => {
-        const fields: string[] = [...rest];
-        fields.splice(at % (fields.length + 1), 0, upper ? key.toUpperCase() : key);
-        if (second !== null) fields.splice((at >> 3) % (fields.length + 1), 0, second);
-        let message: string;
-        try {
-          parseKeyLine(fields.join(sep));
-          return;
-        } catch (e) {
-          assert.ok(e instanceof KeyLineError);
-          message = e.message.toLowerCase();
-        }
-        for (const secret of [key, second ?? ""]) {
-          for (let i = 0; i + 8 <= secret.length; i++) assert.ok(!message.includes(secret.slice(i, i + 8)), `quotes key material: ${message}`);
-        }
-      }),
+      fc.property(
+        material,
+        fc.option(material),
+        fc.array(other, { maxLength: 4 }),
+        fc.nat(),
+        fc.constantFrom(" ", "  ", "\t", "\n"),
+        fc.boolean(),
+        (key, second, rest, at, sep, upper) => {
+          const fields: string[] = [...rest];
+          fields.splice(at % (fields.length + 1), 0, upper ? key.toUpperCase() : key);
+          if (second !== null) fields.splice((at >> 3) % (fields.length + 1), 0, second);
+          let message: string;
+          try {
+            parseKeyLine(fields.join(sep));
+            return;
+          } catch (e) {
+            assert.ok(e instanceof KeyLineError);
+            message = e.message.toLowerCase();
+          }
+          for (const secret of [key, second ?? ""]) {
+            for (let i = 0; i + 8 <= secret.length; i++) assert.ok(!message.includes(secret.slice(i, i + 8)), `quotes key material: ${message}`);
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });

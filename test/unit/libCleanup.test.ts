@@ -64,7 +64,7 @@ const HOW_TO_EXIT: Record<string, { script: string; status: number }> = {
   "a normal exit": { script: "exit 0", status: 0 },
   "an explicit exit code": { script: "exit 3", status: 3 },
   "a failing command under set -e": { script: "false", status: 1 },
-  "SIGTERM": { script: "kill -TERM $$; sleep 5", status: 143 },
+  SIGTERM: { script: "kill -TERM $$; sleep 5", status: 143 },
 };
 
 describe("lib.sh cleanups", () => {
@@ -82,10 +82,7 @@ describe("lib.sh cleanups", () => {
       const ours = r.calls.filter((c) => !SCRIPTS.includes(c[0]!));
       assert.deepEqual(ours, [["second"], ["first", "a b", "c'd", "$HOME", ";", ""]]);
       assert.ok(r.calls.indexOf(stopped[0]!) > r.calls.indexOf(ours[1]!), "the cluster, registered first, is cleaned up last");
-      assert.deepEqual(
-        stopped.map((c) => `${c[0]} ${c[2]}`).sort(),
-        started.map((c) => `${c[0]} ${c[2]}`).sort(),
-      );
+      assert.deepEqual(stopped.map((c) => `${c[0]} ${c[2]}`).sort(), started.map((c) => `${c[0]} ${c[2]}`).sort());
       for (const c of [...started, ...stopped]) assert.ok(c[2]!.startsWith(`${work}/`), `a path argument arrived intact: ${c[2]}`);
       assert.ok(!existsSync(work), "the work dir was removed");
       assert.ok(existsSync(tmp), "nothing beyond the work dir was removed");

@@ -47,9 +47,7 @@ type Program = () => Promise<Record<string, unknown>>;
 
 /** Stack config object (key → value) as Pulumi hands it over: namespaced, objects as JSON. */
 export function asPulumiConfig(config: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `${PROJECT}:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
-  );
+  return Object.fromEntries(Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `${PROJECT}:${k}`, typeof v === "string" ? v : JSON.stringify(v)]));
 }
 
 /**
@@ -67,7 +65,12 @@ export function startProgram(
 }
 
 /** `secretKeys`: full config keys marked secret, as `pulumi config set --secret` would. */
-export function runProgram(config: Record<string, string>, deployed: Record<string, unknown> = {}, stack = "dev", secretKeys: string[] = []): Promise<ProgramRun> {
+export function runProgram(
+  config: Record<string, string>,
+  deployed: Record<string, unknown> = {},
+  stack = "dev",
+  secretKeys: string[] = [],
+): Promise<ProgramRun> {
   return startProgram(config, deployed, stack, secretKeys).done;
 }
 
@@ -146,4 +149,3 @@ async function run(
     },
   };
 }
-

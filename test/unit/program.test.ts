@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { readStackConfig } from "../../config/stackFile";
 import { parseKeyLine } from "../../encryption/keyLine";
-import { asPulumiConfig, runProgram, type ProgramRun, type Registered, SECRET_SIG, startProgram, VERIFIER_REPORT } from "./mockProgram";
+import { asPulumiConfig, type ProgramRun, type Registered, runProgram, SECRET_SIG, startProgram, VERIFIER_REPORT } from "./mockProgram";
 
 const PROJECT_DIR = `${__dirname}/../..`;
 const RELEASE = "kubernetes:helm.sh/v3:Release";
@@ -63,23 +63,28 @@ describe("Pulumi.dev.yaml (ipsec)", () => {
       ipsec: { secretName: "cilium-ipsec-keys", keyFile: "keys", keyRotationDuration: "5m", keyWatcher: true },
     });
     const secretUrn = run.one(SECRET).urn;
-    assert.ok(release.dependencies.some((d) => d.includes("cilium-ipsec-keys") || d.endsWith(secretUrn.split("::")[1]!)), `release deps: ${release.dependencies}`);
+    assert.ok(
+      release.dependencies.some((d) => d.includes("cilium-ipsec-keys") || d.endsWith(secretUrn.split("::")[1]!)),
+      `release deps: ${release.dependencies}`,
+    );
   });
 
   it("verifies after the release, re-running on revision, mode and key id", () => {
     const cmd = run.one(COMMAND);
     assert.match(cmd.inputs.create, /^node --import tsx verifier\/main\.ts --mode ipsec --namespace kube-system --cilium-version 1\.20\.2 /);
     assert.deepEqual(cmd.inputs.triggers, [1, "ipsec", 1]);
-    assert.ok(cmd.dependencies.some((d) => d.endsWith("::cilium")), `command deps: ${cmd.dependencies}`);
+    assert.ok(
+      cmd.dependencies.some((d) => d.endsWith("::cilium")),
+      `command deps: ${cmd.dependencies}`,
+    );
   });
 
   it("uses the component type tokens and parents children", () => {
-    const types = run.resources.filter((r) => !r.custom).map((r) => r.type).sort();
-    assert.deepEqual(types, [
-      "cilium-encryption:index:CiliumRelease",
-      "cilium-encryption:index:EncryptionVerification",
-      "cilium-encryption:index:IpsecKey",
-    ]);
+    const types = run.resources
+      .filter((r) => !r.custom)
+      .map((r) => r.type)
+      .sort();
+    assert.deepEqual(types, ["cilium-encryption:index:CiliumRelease", "cilium-encryption:index:EncryptionVerification", "cilium-encryption:index:IpsecKey"]);
     for (const child of [BYTES, SECRET]) assert.match(run.one(child).name, /^ipsec-key-/);
   });
 
@@ -87,7 +92,14 @@ describe("Pulumi.dev.yaml (ipsec)", () => {
     assert.equal(run.outputs.mode, "ipsec");
     assert.equal(run.outputs.keyId, 1);
     assert.equal(run.outputs.secretName, "cilium-ipsec-keys");
-    assert.deepEqual(run.outputs.release, { name: "cilium", namespace: "kube-system", revision: 1, status: "deployed", chartVersion: "1.20.2", adopted: false });
+    assert.deepEqual(run.outputs.release, {
+      name: "cilium",
+      namespace: "kube-system",
+      revision: 1,
+      status: "deployed",
+      chartVersion: "1.20.2",
+      adopted: false,
+    });
     assert.deepEqual(run.outputs.verification, VERIFIER_REPORT);
   });
 });
@@ -148,11 +160,15 @@ async function refused(config: Record<string, string>, message: RegExp, deployed
 
 describe("changes to a deployed stack", () => {
   it("switching ipsec → wireguard is refused without the opt-in, with an explanation", () =>
-    refused(asPulumiConfig({ encryption: { type: "wireguard" } }), /this stack runs ipsec; switching to wireguard in place has broken clusters \(cilium\/cilium#44691/, {
-      mode: "ipsec",
-      keyId: 1,
-      ipsecSecretProtected: true,
-    }));
+    refused(
+      asPulumiConfig({ encryption: { type: "wireguard" } }),
+      /this stack runs ipsec; switching to wireguard in place has broken clusters \(cilium\/cilium#44691/,
+      {
+        mode: "ipsec",
+        keyId: 1,
+        ipsecSecretProtected: true,
+      },
+    ));
 
   it("the opt-in first lifts the secret's protection, then allows the switch", async () => {
     const arm = await runProgram(ipsec(1, { allowModeSwitch: true }), { mode: "ipsec", keyId: 1, ipsecSecretProtected: true });
@@ -174,11 +190,15 @@ describe("changes to a deployed stack", () => {
     refused(ipsec(5), /encryption\.ipsec\.keyId: the deployed key id is 3; allowed: 3 \(keep the key\) or 4 \(rotate/, { mode: "ipsec", keyId: 3 }));
 
   it("changing the algorithm of a live key is refused", () =>
-    refused(asPulumiConfig({ encryption: { type: "ipsec", ipsec: { keyId: 4, algorithm: "aes-256-gcm" } } }), /encryption\.ipsec\.algorithm: the deployed algorithm is aes-128-gcm/, {
-      mode: "ipsec",
-      keyId: 3,
-      ipsecAlgorithm: "aes-128-gcm",
-    }));
+    refused(
+      asPulumiConfig({ encryption: { type: "ipsec", ipsec: { keyId: 4, algorithm: "aes-256-gcm" } } }),
+      /encryption\.ipsec\.algorithm: the deployed algorithm is aes-128-gcm/,
+      {
+        mode: "ipsec",
+        keyId: 3,
+        ipsecAlgorithm: "aes-128-gcm",
+      },
+    ));
 });
 
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -216,7 +236,10 @@ describe("secret config stays secret", () => {
     assert.ok(isSecret(run.one(PROVIDER).wire.kubeconfig));
     const cmd = run.one(COMMAND);
     assert.equal(cmd.inputs.environment.CILIUM_ENCRYPTION_KUBECONFIG_DATA, contents);
-    assert.match(cmd.inputs.create, /^umask 077 && kc=\$\(mktemp\) && trap 'rm -f "\$kc"' EXIT && printf '%s' "\$CILIUM_ENCRYPTION_KUBECONFIG_DATA" > "\$kc" && KUBECONFIG="\$kc" node /);
+    assert.match(
+      cmd.inputs.create,
+      /^umask 077 && kc=\$\(mktemp\) && trap 'rm -f "\$kc"' EXIT && printf '%s' "\$CILIUM_ENCRYPTION_KUBECONFIG_DATA" > "\$kc" && KUBECONFIG="\$kc" node /,
+    );
     for (const r of run.resources) assert.ok(!plainText(r).includes("t0ken-q5r2"), `the kubeconfig token in plain text in ${r.type} ${r.name}`);
   });
 

@@ -3,9 +3,9 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { rotate } from "../../scripts/rotate";
-import { readStackConfig } from "../../config/stackFile";
 import { parseSettings } from "../../config/settings";
+import { readStackConfig } from "../../config/stackFile";
+import { rotate } from "../../scripts/rotate";
 
 const PROJECT_DIR = join(__dirname, "../..");
 

@@ -36,7 +36,15 @@ function runCommand(inv: VerifierInvocation) {
   const { create, environment } = verifierCommand(inv, where);
   const res = spawnSync("/bin/sh", ["-c", create], { env: { PATH: `${dir}:/usr/bin:/bin`, ...environment }, cwd: dir });
   const args = readFileSync(`${out}.args`, "utf8").split("\0").slice(0, -1);
-  return { create, status: res.status, args, context: readFileSync(`${out}.context`, "utf8"), path: readFileSync(`${out}.path`, "utf8"), kubeconfig: readFileSync(`${out}.kubeconfig`, "utf8"), mode: readFileSync(`${out}.mode`, "utf8").trim() };
+  return {
+    create,
+    status: res.status,
+    args,
+    context: readFileSync(`${out}.context`, "utf8"),
+    path: readFileSync(`${out}.path`, "utf8"),
+    kubeconfig: readFileSync(`${out}.kubeconfig`, "utf8"),
+    mode: readFileSync(`${out}.mode`, "utf8").trim(),
+  };
 }
 
 // Environment variables cannot hold NUL; everything else must come through.
@@ -49,7 +57,11 @@ describe("verification command", () => {
         const r = runCommand({ ...base, context, kubeconfig: join(dir, "node") });
         assert.equal(r.context, context);
         assert.ok(!r.args.some((a) => a.startsWith("--context")), "the context is an argument: every process listing shows it");
-        assert.equal(r.create, verifierCommand({ ...base, context: "other", kubeconfig: join(dir, "node") }, where).create, "the command line depends on the context");
+        assert.equal(
+          r.create,
+          verifierCommand({ ...base, context: "other", kubeconfig: join(dir, "node") }, where).create,
+          "the command line depends on the context",
+        );
         assert.equal(r.status, 3, "the verifier's exit status is the command's");
       }),
       { numRuns: 40 },

@@ -6,29 +6,29 @@ export type GoJson = null | boolean | number | string | GoJson[] | { [k: string]
 
 // encoding/json escapes <, > and & (HTMLEscape on by default) and U+2028/U+2029.
 function goString(s: string): string {
-  return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** json.MarshalIndent(v, "", "  "). */
-export function marshalIndent(v: GoJson, indent = ''): string {
-  if (v === null) return 'null';
-  if (typeof v === 'string') return goString(v);
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+export function marshalIndent(v: GoJson, indent = ""): string {
+  if (v === null) return "null";
+  if (typeof v === "string") return goString(v);
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
   const inner = `${indent}  `;
   if (Array.isArray(v)) {
-    if (v.length === 0) return '[]';
-    return `[\n${v.map((x) => inner + marshalIndent(x, inner)).join(',\n')}\n${indent}]`;
+    if (v.length === 0) return "[]";
+    return `[\n${v.map((x) => inner + marshalIndent(x, inner)).join(",\n")}\n${indent}]`;
   }
   const keys = Object.keys(v);
-  if (keys.length === 0) return '{}';
-  return `{\n${keys.map((k) => `${inner}${goString(k)}: ${marshalIndent(v[k]!, inner)}`).join(',\n')}\n${indent}}`;
+  if (keys.length === 0) return "{}";
+  return `{\n${keys.map((k) => `${inner}${goString(k)}: ${marshalIndent(v[k]!, inner)}`).join(",\n")}\n${indent}}`;
 }
 
 /** fmt's %-<n>v: left-justified, padded with spaces to n runes. */
 export const padRight = (v: string | number, n: number): string => {
   const s = String(v);
   const len = [...s].length;
-  return len >= n ? s : s + ' '.repeat(n - len);
+  return len >= n ? s : s + " ".repeat(n - len);
 };
 
 /**
@@ -37,10 +37,10 @@ export const padRight = (v: string | number, n: number): string => {
  * flushes, so alignment blocks never span it.
  */
 export function tabwrite(text: string, minwidth: number, padding: number): string {
-  let out = '';
+  let out = "";
   let pending: string[][] = [];
-  const lines = text.split('\n');
-  const endsWithNewline = text.endsWith('\n');
+  const lines = text.split("\n");
+  const endsWithNewline = text.endsWith("\n");
   if (endsWithNewline) lines.pop();
   const width = (s: string): number => [...s].length;
 
@@ -51,9 +51,9 @@ export function tabwrite(text: string, minwidth: number, padding: number): strin
         const cells = pending[i]!;
         cells.forEach((c, j) => {
           out += c;
-          if (j < widths.length) out += ' '.repeat(Math.max(0, widths[j]! - width(c)));
+          if (j < widths.length) out += " ".repeat(Math.max(0, widths[j]! - width(c)));
         });
-        if (i + 1 < pending.length || lastHasNewline) out += '\n';
+        if (i + 1 < pending.length || lastHasNewline) out += "\n";
       }
     };
     const format = (l0: number, l1: number): void => {
@@ -82,7 +82,7 @@ export function tabwrite(text: string, minwidth: number, padding: number): strin
   };
 
   lines.forEach((line, i) => {
-    const cells = line.split('\t');
+    const cells = line.split("\t");
     pending.push(cells);
     const last = i === lines.length - 1;
     if (cells.length === 1 && !(last && !endsWithNewline)) flush(true);

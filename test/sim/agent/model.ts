@@ -1,10 +1,10 @@
 // What each simulated agent is doing at a given time, derived from the cluster's history as the
 // simulator observed it (pods, the ConfigMap they started with, the key Secret over time, Nodes)
 // and the faults injected per node. Pure: time is a parameter.
-import { agentConfig, type AgentConfig } from './config';
-import { loadKeys, type KeyFacts, type ParsedKeyFile } from './keyfile';
-import { matches, parseSelector } from './labels';
-import { RULES, TIMERS, type Minor } from './versions';
+import { type AgentConfig, agentConfig } from "./config";
+import { type KeyFacts, loadKeys, type ParsedKeyFile } from "./keyfile";
+import { matches, parseSelector } from "./labels";
+import { type Minor, RULES, TIMERS } from "./versions";
 
 // ---------- inputs ----------
 
@@ -57,7 +57,7 @@ export interface NodeFaults {
   /** Identifies the fault file version it came from. */
   source?: string;
   agentDown?: boolean;
-  mode?: 'IPsec' | 'Wireguard' | 'Disabled';
+  mode?: "IPsec" | "Wireguard" | "Disabled";
   xfrmErrors?: Record<string, XfrmFault>;
   /** WireGuard peers (node names) absent from this node's cilium_wg0. */
   missingPeers?: string[];
@@ -80,11 +80,11 @@ export interface World {
 /** Assumed background ESP traffic per outbound state (health probes etc.); Cilium fixes no rate. */
 export const SEQ_PER_SECOND = 1;
 /** Assumed native device of every simulated node (one device: the decryption interface). */
-export const NATIVE_DEVICE = 'eth0';
+export const NATIVE_DEVICE = "eth0";
 
 // pkg/wireguard/types/types.go (1.16.19-1.20.2): ListenPort = 51871, IfaceName = "cilium_wg0".
 export const WG_PORT = 51871;
-export const WG_IFACE = 'cilium_wg0';
+export const WG_IFACE = "cilium_wg0";
 
 // ---------- outputs ----------
 
@@ -123,27 +123,27 @@ export interface AgentView {
   downReason?: string;
   /** Whether the agent's socket file exists (some agent on this node has served its API). */
   socketExists: boolean;
-  mode?: 'IPsec' | 'Wireguard' | 'Disabled';
+  mode?: "IPsec" | "Wireguard" | "Disabled";
   currentKey?: KeyFacts;
   kernel: {
     ipsec?: { keys: number; spis: number[]; maxSeq: number; errors: Record<string, number>; decryptInterfaces: string[]; epochs: KeyEpoch[] };
     wireguard?: { publicKey: string; listenPort: number; peers: number };
   };
   /** The agent's own WireGuard status (healthz), when it runs WireGuard. */
-  wireguard?: { publicKey: string; listenPort: number; peers: number; nodeEncryption: 'Disabled' | 'Enabled' | 'OptedOut'; optOutLabels: string };
+  wireguard?: { publicKey: string; listenPort: number; peers: number; nodeEncryption: "Disabled" | "Enabled" | "OptedOut"; optOutLabels: string };
 }
 
 // ---------- helpers ----------
 
-const ipFamily = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4);
+const ipFamily = (ip: string): 4 | 6 => (ip.includes(":") ? 6 : 4);
 const nodeIP = (n: NodeInfo | undefined, f: 4 | 6): string | undefined => n?.internalIPs.find((ip) => ipFamily(ip) === f);
 
 function effectiveConfig(pod: AgentPod, faults: NodeFaults | undefined): AgentConfig {
   const cfg = agentConfig(pod.minor, pod.configData ?? {});
   if (faults?.mode !== undefined) {
     // "Wrong mode" is an agent that started with another encryption setting.
-    cfg.ipsec = faults.mode === 'IPsec';
-    cfg.wireguard = faults.mode === 'Wireguard';
+    cfg.ipsec = faults.mode === "IPsec";
+    cfg.wireguard = faults.mode === "Wireguard";
     delete cfg.fatal;
   }
   return cfg;
@@ -151,10 +151,10 @@ function effectiveConfig(pod: AgentPod, faults: NodeFaults | undefined): AgentCo
 
 /** Resolve `ipsec-key-file` through the agent's secret mounts. */
 export function keySource(pod: AgentPod, keyFile: string): KeySource {
-  if (keyFile === '') return { missing: 'open : no such file or directory' };
+  if (keyFile === "") return { missing: "open : no such file or directory" };
   for (const m of pod.mounts) {
-    const dir = m.mountPath.endsWith('/') ? m.mountPath : `${m.mountPath}/`;
-    if (m.secret !== undefined && keyFile.startsWith(dir) && !keyFile.slice(dir.length).includes('/')) {
+    const dir = m.mountPath.endsWith("/") ? m.mountPath : `${m.mountPath}/`;
+    if (m.secret !== undefined && keyFile.startsWith(dir) && !keyFile.slice(dir.length).includes("/")) {
       return { namespace: pod.namespace, secret: m.secret, key: keyFile.slice(dir.length) };
     }
   }
@@ -170,7 +170,7 @@ function versionAt(history: SecretVersion[] | undefined, t: number): SecretVersi
 type FileAt = { ok: true; file: ParsedKeyFile } | { ok: false; error: string };
 
 function fileAt(src: KeySource, world: World, minor: Minor, t: number): FileAt {
-  if ('missing' in src) return { ok: false, error: src.missing };
+  if ("missing" in src) return { ok: false, error: src.missing };
   const v = versionAt(world.secrets.get(`${src.namespace}/${src.secret}`), t);
   const f = v?.files?.get(src.key);
   // A pod whose secret volume cannot be mounted never runs its container; the agent reports nothing.
@@ -199,7 +199,7 @@ export function agentRun(pod: AgentPod, world: World, t: number, inherited: KeyE
   const run: AgentRun = { pod, cfg, epochs: [], refusedLoads: [] };
   const end = Math.min(t, pod.endMs ?? Infinity);
   if (pod.configData === undefined) {
-    run.downReason = 'configuration directory has no cilium-config';
+    run.downReason = "configuration directory has no cilium-config";
     return run;
   }
   if (cfg.fatal !== undefined) {
@@ -211,7 +211,7 @@ export function agentRun(pod: AgentPod, world: World, t: number, inherited: KeyE
     return killed(run, faults, end);
   }
   const src = keySource(pod, cfg.ipsecKeyFile);
-  const history = 'missing' in src ? [] : (world.secrets.get(`${src.namespace}/${src.secret}`) ?? []);
+  const history = "missing" in src ? [] : (world.secrets.get(`${src.namespace}/${src.secret}`) ?? []);
   // Start, then one retry per Secret change while crash-looping (kubelet restarts the container;
   // the back-off delay is not simulated).
   const attempts = [pod.startMs, ...history.map((h) => h.atMs).filter((a) => a > pod.startMs && a <= end)];
@@ -295,7 +295,7 @@ export function agentRun(pod: AgentPod, world: World, t: number, inherited: KeyE
 function killed(run: AgentRun, faults: NodeFaults | undefined, end: number): AgentRun {
   if (faults?.agentDown && run.upMs !== undefined && faults.sinceMs <= end) {
     run.killedMs = Math.max(faults.sinceMs, run.upMs);
-    run.downReason = 'agent killed (fault injected)';
+    run.downReason = "agent killed (fault injected)";
   }
   return run;
 }
@@ -362,8 +362,7 @@ export function keysTowards(minor: Minor, cfg: AgentConfig, local: NodeInfo | un
       continue;
     }
     n += 2;
-    const overlayOn =
-      overlay === 'opt-in-ipv4' ? cfg.encryptedOverlay && f === 4 : cfg.routingMode === 'tunnel' && (overlay === 'tunnel-both' || f === 4);
+    const overlayOn = overlay === "opt-in-ipv4" ? cfg.encryptedOverlay && f === 4 : cfg.routingMode === "tunnel" && (overlay === "tunnel-both" || f === 4);
     if (overlayOn && nodeIP(local, f) !== undefined && nodeIP(remote, f) !== undefined) n += 2;
   }
   return n;
@@ -390,9 +389,7 @@ function optedOut(cfg: AgentConfig, labels: Record<string, string>): boolean {
  */
 export function wireguardPeers(node: string, world: World, t: number, known: Map<string, Remote>): string[] {
   const missing = new Set(world.faults.get(node)?.missingPeers ?? []);
-  return [...known.values()]
-    .filter((p) => p.node.name !== node && p.run.cfg.wireguard && p.since <= t && !missing.has(p.node.name))
-    .map((p) => p.node.name);
+  return [...known.values()].filter((p) => p.node.name !== node && p.run.cfg.wireguard && p.since <= t && !missing.has(p.node.name)).map((p) => p.node.name);
 }
 
 /** The agent on `node` at time t, as cilium-dbg in its pod would find it. */
@@ -413,14 +410,14 @@ export function agentView(node: string, world: World, t: number, known: Map<stri
     socketExists: runs.some((r) => r.upMs !== undefined),
     kernel: {},
   };
-  if (!reachable) view.downReason = run.downReason ?? 'agent not started';
+  if (!reachable) view.downReason = run.downReason ?? "agent not started";
   // A down agent's states stay in the kernel as its predecessor (or itself before the fault) left them.
   const kernelRun = reachable || run.killedMs !== undefined ? run : [...runs].reverse().find((r) => r.upMs !== undefined);
   // A stopped agent changes nothing in the kernel after it stopped.
   const at = Math.min(t, run.killedMs ?? Infinity, kernelRun?.pod.endMs ?? Infinity);
   const peers = [...known.values()].filter((r) => r.node.name !== node);
 
-  if (kernelRun !== undefined && kernelRun.cfg.ipsec) {
+  if (kernelRun?.cfg.ipsec) {
     const present = kernelRun.epochs.filter((e) => e.fromMs <= at && (e.goneMs === undefined || e.goneMs > at));
     let keys = 0;
     let oldest = Infinity;
@@ -443,7 +440,7 @@ export function agentView(node: string, world: World, t: number, known: Map<stri
   }
 
   const wgPeers = wireguardPeers(node, world, at, known).length;
-  if (kernelRun !== undefined && kernelRun.cfg.wireguard) {
+  if (kernelRun?.cfg.wireguard) {
     view.kernel.wireguard = { publicKey: world.wgPublicKey(node), listenPort: WG_PORT, peers: wgPeers };
   }
 
@@ -451,13 +448,13 @@ export function agentView(node: string, world: World, t: number, known: Map<stri
   const ipsecKey = run.epochs[run.epochs.length - 1]?.key;
   if (ipsecKey !== undefined && cfg.ipsec) view.currentKey = ipsecKey;
   // pkg/status/status_collector.go (1.18.11+) / daemon/cmd/status.go (1.16.19, 1.17.16) "encryption" probe.
-  view.mode = cfg.ipsec ? 'IPsec' : cfg.wireguard ? 'Wireguard' : 'Disabled';
+  view.mode = cfg.ipsec ? "IPsec" : cfg.wireguard ? "Wireguard" : "Disabled";
   if (cfg.wireguard) {
     view.wireguard = {
       publicKey: world.wgPublicKey(node),
       listenPort: WG_PORT,
       peers: wgPeers,
-      nodeEncryption: cfg.encryptNode ? (optedOut(cfg, pod.nodeLabels ?? local?.labels ?? {}) ? 'OptedOut' : 'Enabled') : 'Disabled',
+      nodeEncryption: cfg.encryptNode ? (optedOut(cfg, pod.nodeLabels ?? local?.labels ?? {}) ? "OptedOut" : "Enabled") : "Disabled",
       optOutLabels: cfg.optOutLabels,
     };
   }
@@ -469,7 +466,7 @@ export interface PathFacts {
   from: string;
   to: string;
   /** What the sender puts on the wire for pod traffic to the receiver. */
-  encryption: 'ipsec' | 'wireguard' | 'none';
+  encryption: "ipsec" | "wireguard" | "none";
   reason: string;
   ipsec?: { spi: number; receiverHasState: boolean; sameKey: boolean };
   wireguard?: { receiverHasPeer: boolean };
@@ -487,15 +484,17 @@ function ipsecTowards(v: AgentView, remote: Remote | undefined, local: NodeInfo 
 export function pathFacts(from: string, to: string, world: World, t: number, known: Map<string, Remote> = knownNodes(world, t)): PathFacts {
   const a = agentView(from, world, t, known);
   const b = agentView(to, world, t, known);
-  const none = (reason: string): PathFacts => ({ from, to, encryption: 'none', reason });
+  const none = (reason: string): PathFacts => ({ from, to, encryption: "none", reason });
   if (a === undefined) return none(`no agent has run on ${from}`);
   const out = ipsecTowards(a, known.get(to), world.nodes.get(from));
   if (out !== undefined) {
-    const back = b?.kernel.ipsec?.epochs.find((e) => e.spi === out.spi && e.key?.kernel.ok && known.get(from) !== undefined && known.get(from)!.since < (e.replacedMs ?? Infinity));
+    const back = b?.kernel.ipsec?.epochs.find(
+      (e) => e.spi === out.spi && e.key?.kernel.ok && known.get(from) !== undefined && known.get(from)!.since < (e.replacedMs ?? Infinity),
+    );
     return {
       from,
       to,
-      encryption: 'ipsec',
+      encryption: "ipsec",
       reason: `XFRM OUT states toward ${to} with SPI ${out.spi}`,
       ipsec: { spi: out.spi, receiverHasState: back !== undefined, sameKey: back?.key?.fingerprint === out.key?.fingerprint },
     };
@@ -505,7 +504,7 @@ export function pathFacts(from: string, to: string, world: World, t: number, kno
       return {
         from,
         to,
-        encryption: 'wireguard',
+        encryption: "wireguard",
         reason: `${to} is a peer of ${from}'s ${WG_IFACE}`,
         wireguard: { receiverHasPeer: b !== undefined && wireguardPeers(to, world, t, known).includes(from) },
       };

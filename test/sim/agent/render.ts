@@ -2,9 +2,9 @@
 // Sources (per version in versions.ts): cilium-dbg/cmd/encrypt_status.go, cilium-dbg/cmd/status.go,
 // cilium-dbg/cmd/helpers.go (Fatalf), pkg/client/client.go (FormatStatusResponse, Hint),
 // pkg/command/output.go (PrintOutput), api/v1/models (field names, order, omitempty).
-import { marshalIndent, padRight, tabwrite, type GoJson } from './gofmt';
-import { WG_IFACE, type AgentView } from './model';
-import { RULES } from './versions';
+import { type GoJson, marshalIndent, padRight, tabwrite } from "./gofmt";
+import { type AgentView, WG_IFACE } from "./model";
+import { RULES } from "./versions";
 
 export interface Output {
   stdout: string;
@@ -16,19 +16,40 @@ export interface Output {
 // base path "/v1", scheme http; GetHealthz is GET /healthz. The transport dials the unix socket,
 // so the error is net/http's *url.Error around the dial error.
 export function healthzError(v: AgentView): string {
-  const errno = v.socketExists ? 'connection refused' : 'no such file or directory';
+  const errno = v.socketExists ? "connection refused" : "no such file or directory";
   return `Get "http://localhost/v1/healthz": dial unix /var/run/cilium/cilium.sock: connect: ${errno}`;
 }
 
 // The procfs XfrmStat struct (prometheus/procfs net_xfrm.go, v0.15.1 to v0.20.1: same fields).
 export const XFRM_STAT_FIELDS = [
-  'XfrmInError', 'XfrmInBufferError', 'XfrmInHdrError', 'XfrmInNoStates', 'XfrmInStateProtoError',
-  'XfrmInStateModeError', 'XfrmInStateSeqError', 'XfrmInStateExpired', 'XfrmInStateMismatch',
-  'XfrmInStateInvalid', 'XfrmInTmplMismatch', 'XfrmInNoPols', 'XfrmInPolBlock', 'XfrmInPolError',
-  'XfrmOutError', 'XfrmOutBundleGenError', 'XfrmOutBundleCheckError', 'XfrmOutNoStates',
-  'XfrmOutStateProtoError', 'XfrmOutStateModeError', 'XfrmOutStateSeqError', 'XfrmOutStateExpired',
-  'XfrmOutPolBlock', 'XfrmOutPolDead', 'XfrmOutPolError', 'XfrmFwdHdrError', 'XfrmOutStateInvalid',
-  'XfrmAcquireError',
+  "XfrmInError",
+  "XfrmInBufferError",
+  "XfrmInHdrError",
+  "XfrmInNoStates",
+  "XfrmInStateProtoError",
+  "XfrmInStateModeError",
+  "XfrmInStateSeqError",
+  "XfrmInStateExpired",
+  "XfrmInStateMismatch",
+  "XfrmInStateInvalid",
+  "XfrmInTmplMismatch",
+  "XfrmInNoPols",
+  "XfrmInPolBlock",
+  "XfrmInPolError",
+  "XfrmOutError",
+  "XfrmOutBundleGenError",
+  "XfrmOutBundleCheckError",
+  "XfrmOutNoStates",
+  "XfrmOutStateProtoError",
+  "XfrmOutStateModeError",
+  "XfrmOutStateSeqError",
+  "XfrmOutStateExpired",
+  "XfrmOutPolBlock",
+  "XfrmOutPolDead",
+  "XfrmOutPolError",
+  "XfrmFwdHdrError",
+  "XfrmOutStateInvalid",
+  "XfrmAcquireError",
 ] as const;
 
 interface IpsecStatus {
@@ -56,12 +77,12 @@ interface EncryptionStatus {
 // models.IPsecStatus: decrypt-interfaces (no omitempty), error-count, keys-in-use, max-seq-number,
 // xfrm-errors (omitempty; map keys sorted by encoding/json).
 function ipsecJson(s: IpsecStatus): GoJson {
-  const o: Record<string, GoJson> = { 'decrypt-interfaces': s.decryptInterfaces };
-  if (s.errorCount !== 0) o['error-count'] = s.errorCount;
-  if (s.keysInUse !== 0) o['keys-in-use'] = s.keysInUse;
-  if (s.maxSeqNumber !== '') o['max-seq-number'] = s.maxSeqNumber;
+  const o: Record<string, GoJson> = { "decrypt-interfaces": s.decryptInterfaces };
+  if (s.errorCount !== 0) o["error-count"] = s.errorCount;
+  if (s.keysInUse !== 0) o["keys-in-use"] = s.keysInUse;
+  if (s.maxSeqNumber !== "") o["max-seq-number"] = s.maxSeqNumber;
   const names = Object.keys(s.xfrmErrors).sort();
-  if (names.length > 0) o['xfrm-errors'] = Object.fromEntries(names.map((n) => [n, s.xfrmErrors[n]!]));
+  if (names.length > 0) o["xfrm-errors"] = Object.fromEntries(names.map((n) => [n, s.xfrmErrors[n]!]));
   return o;
 }
 
@@ -69,11 +90,11 @@ function ipsecJson(s: IpsecStatus): GoJson {
 // omitempty) is nil in every output simulated here (Status(false), dumpWireGuardStatus).
 function wgIfaceJson(i: WgIface): GoJson {
   const o: Record<string, GoJson> = {};
-  if (i.listenPort) o['listen-port'] = i.listenPort;
+  if (i.listenPort) o["listen-port"] = i.listenPort;
   o.name = i.name;
-  if (i.peerCount !== 0) o['peer-count'] = i.peerCount;
+  if (i.peerCount !== 0) o["peer-count"] = i.peerCount;
   o.peers = null;
-  if (i.publicKey !== '') o['public-key'] = i.publicKey;
+  if (i.publicKey !== "") o["public-key"] = i.publicKey;
   return o;
 }
 
@@ -82,12 +103,12 @@ function wgIfaceJson(i: WgIface): GoJson {
 function encryptionJson(s: EncryptionStatus): GoJson {
   const o: Record<string, GoJson> = {};
   if (s.ipsec) o.ipsec = ipsecJson(s.ipsec);
-  if (s.mode !== '') o.mode = s.mode;
+  if (s.mode !== "") o.mode = s.mode;
   if (s.msg) o.msg = s.msg;
   if (s.wireguard) {
     const w: Record<string, GoJson> = { interfaces: s.wireguard.interfaces.map(wgIfaceJson) };
-    if (s.wireguard.optOutLabels) w['node-encrypt-opt-out-labels'] = s.wireguard.optOutLabels;
-    if (s.wireguard.nodeEncryption) w['node-encryption'] = s.wireguard.nodeEncryption;
+    if (s.wireguard.optOutLabels) w["node-encrypt-opt-out-labels"] = s.wireguard.optOutLabels;
+    if (s.wireguard.nodeEncryption) w["node-encryption"] = s.wireguard.nodeEncryption;
     o.wireguard = w;
   }
   return o;
@@ -106,24 +127,24 @@ function kernelIpsec(v: AgentView): IpsecStatus | undefined {
     errorCount,
     keysInUse: k.keys,
     // maxSequenceNumber: "N/A" when no state has sent anything.
-    maxSeqNumber: k.maxSeq === 0 ? 'N/A' : `0x${k.maxSeq.toString(16)}/${RULES[v.minor].seqSpace}`,
+    maxSeqNumber: k.maxSeq === 0 ? "N/A" : `0x${k.maxSeq.toString(16)}/${RULES[v.minor].seqSpace}`,
     xfrmErrors: k.errors,
   };
 }
 
 /** getEncryptionStatus of the view's minor. */
 function encryptionStatus(v: AgentView): { status: EncryptionStatus } | { fatal: string } {
-  if (RULES[v.minor].encryptStatus === 'agent-first') {
+  if (RULES[v.minor].encryptStatus === "agent-first") {
     if (!v.reachable) return { fatal: `Cannot get daemon encryption status: ${healthzError(v)}` };
-    if (v.mode === 'IPsec') return { status: { mode: 'IPsec', ipsec: kernelIpsec(v)! } };
-    if (v.mode === 'Wireguard' && v.wireguard) {
+    if (v.mode === "IPsec") return { status: { mode: "IPsec", ipsec: kernelIpsec(v)! } };
+    if (v.mode === "Wireguard" && v.wireguard) {
       // dumpWireGuardStatus copies name, public key and peer count from the agent's answer.
       const w = v.wireguard;
-      return { status: { mode: 'Wireguard', wireguard: { interfaces: [{ name: WG_IFACE, publicKey: w.publicKey, peerCount: w.peers }] } } };
+      return { status: { mode: "Wireguard", wireguard: { interfaces: [{ name: WG_IFACE, publicKey: w.publicKey, peerCount: w.peers }] } } };
     }
-    return { status: { mode: 'Disabled' } };
+    return { status: { mode: "Disabled" } };
   }
-  const status: EncryptionStatus = { mode: '' };
+  const status: EncryptionStatus = { mode: "" };
   const errs: string[] = [];
   const ipsec = kernelIpsec(v);
   // dumpIPsecStatus: no Cilium state (reqid 1) in the kernel -> no ipsec member.
@@ -135,26 +156,28 @@ function encryptionStatus(v: AgentView): { status: EncryptionStatus } | { fatal:
   if (!v.reachable) errs.push(healthzError(v));
   else {
     status.mode = v.mode!;
-    if (v.mode === 'Wireguard') {
+    if (v.mode === "Wireguard") {
       // validateWireguardStates: the agent's and the kernel's cilium_wg0 must agree.
-      if (kw === undefined) errs.push('wireguard state mismatch between kernel and agent: kernel state is empty');
+      if (kw === undefined) errs.push("wireguard state mismatch between kernel and agent: kernel state is empty");
       else if (v.wireguard && v.wireguard.peers !== kw.peers) {
-        errs.push(`wireguard state mismatch between kernel and agent: interface "${WG_IFACE}": peer count mismatch (agent=${v.wireguard.peers}, kernel=${kw.peers})`);
+        errs.push(
+          `wireguard state mismatch between kernel and agent: interface "${WG_IFACE}": peer count mismatch (agent=${v.wireguard.peers}, kernel=${kw.peers})`,
+        );
       }
     }
   }
   // errors.Join separates with newlines.
-  if (errs.length > 0) status.msg = errs.join('\n');
+  if (errs.length > 0) status.msg = errs.join("\n");
   return { status };
 }
 
 function printEncryptionStatus(s: EncryptionStatus): string {
-  let out = '';
+  let out = "";
   if (s.msg) out += `Msg: ${s.msg}\n`;
   out += `Encryption: ${padRight(s.mode, 26)}\n`;
   // 1.16.19-1.18.11 print by mode, 1.19.7+ by which members are set; 1.16-1.18 set a member only in its mode.
   if (s.ipsec) {
-    out += `Decryption interface(s): ${s.ipsec.decryptInterfaces.join(', ')}\n`;
+    out += `Decryption interface(s): ${s.ipsec.decryptInterfaces.join(", ")}\n`;
     out += `Keys in use: ${padRight(s.ipsec.keysInUse, 26)}\n`;
     out += `Max Seq. Number: ${s.ipsec.maxSeqNumber}\n`;
     out += `Errors: ${padRight(s.ipsec.errorCount, 26)}\n`;
@@ -175,22 +198,22 @@ function printEncryptionStatus(s: EncryptionStatus): string {
 export function encryptStatus(v: AgentView, json: boolean): Output {
   const r = encryptionStatus(v);
   // cilium-dbg/cmd/helpers.go Fatalf: "Error: <msg>\n" on stderr, exit 1.
-  if ('fatal' in r) return { stdout: '', stderr: `Error: ${r.fatal}\n`, code: 1 };
-  return { stdout: json ? printJson(encryptionJson(r.status)) : printEncryptionStatus(r.status), stderr: '', code: 0 };
+  if ("fatal" in r) return { stdout: "", stderr: `Error: ${r.fatal}\n`, code: 1 };
+  return { stdout: json ? printJson(encryptionJson(r.status)) : printEncryptionStatus(r.status), stderr: "", code: 0 };
 }
 
 /** The `encryption` member of the agent's StatusResponse (the healthz "encryption" probe). */
 function agentEncryption(v: AgentView): EncryptionStatus {
-  if (v.mode === 'Wireguard' && v.wireguard) {
+  if (v.mode === "Wireguard" && v.wireguard) {
     const w = v.wireguard;
-    const wg: EncryptionStatus['wireguard'] = {
+    const wg: EncryptionStatus["wireguard"] = {
       interfaces: [{ name: WG_IFACE, listenPort: w.listenPort, publicKey: w.publicKey, peerCount: w.peers }],
       nodeEncryption: w.nodeEncryption,
     };
     if (RULES[v.minor].wgStatusHasOptOutLabels) wg.optOutLabels = w.optOutLabels;
-    return { mode: 'Wireguard', wireguard: wg };
+    return { mode: "Wireguard", wireguard: wg };
   }
-  return { mode: v.mode ?? 'Disabled' };
+  return { mode: v.mode ?? "Disabled" };
 }
 
 /**
@@ -201,22 +224,22 @@ function agentEncryption(v: AgentView): EncryptionStatus {
 export function status(v: AgentView, json: boolean): Output {
   if (!v.reachable) {
     // statusDaemon: client.Hint(err) on stderr, exit 1 (the error names the socket path).
-    return { stdout: '', stderr: `${healthzError(v)}\nIs the agent running?\n`, code: 1 };
+    return { stdout: "", stderr: `${healthzError(v)}\nIs the agent running?\n`, code: 1 };
   }
   const enc = agentEncryption(v);
-  if (json) return { stdout: printJson({ encryption: encryptionJson(enc) }), stderr: '', code: 0 };
+  if (json) return { stdout: printJson({ encryption: encryptionJson(enc) }), stderr: "", code: 0 };
   const fields: string[] = [];
   if (enc.wireguard) {
     fields.push(`[NodeEncryption: ${enc.wireguard.nodeEncryption}`);
     const ifaces = enc.wireguard.interfaces.map((i) => `${i.name} (Pubkey: ${i.publicKey}, Port: ${i.listenPort}, Peers: ${i.peerCount})`);
-    fields.push(`${ifaces.join(', ')}]`);
+    fields.push(`${ifaces.join(", ")}]`);
   }
   const text =
-    'NodeMonitor:\tDisabled\n' +
-    'Proxy Status:\tNo managed proxy redirect\n' +
-    'Global Identity Range:\tUnknown\n' +
-    `Encryption:\t${enc.mode}\t${fields.join(', ')}\n` +
+    "NodeMonitor:\tDisabled\n" +
+    "Proxy Status:\tNo managed proxy redirect\n" +
+    "Global Identity Range:\tUnknown\n" +
+    `Encryption:\t${enc.mode}\t${fields.join(", ")}\n` +
     RULES[v.minor].clusterHealthLine;
   // statusDaemon: tabwriter.NewWriter(os.Stdout, 2, 0, 3, ' ', 0).
-  return { stdout: tabwrite(text, 2, 3), stderr: '', code: 0 };
+  return { stdout: tabwrite(text, 2, 3), stderr: "", code: 0 };
 }

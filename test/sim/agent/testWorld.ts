@@ -1,31 +1,31 @@
 // Builds simulator worlds for unit tests: nodes, agent pods, key Secret versions.
-import { parseKeyFile, type ParsedKeyFile } from './keyfile';
-import type { AgentPod, NodeFaults, World } from './model';
-import { MINORS, type Minor } from './versions';
+import { type ParsedKeyFile, parseKeyFile } from "./keyfile";
+import type { AgentPod, NodeFaults, World } from "./model";
+import { MINORS, type Minor } from "./versions";
 
-export const SECRET = 'cilium-ipsec-keys';
-export const NS = 'kube-system';
+export const SECRET = "cilium-ipsec-keys";
+export const NS = "kube-system";
 
 export function keyFiles(content: string): Map<string, Record<Minor, ParsedKeyFile>> {
-  return new Map([['keys', Object.fromEntries(MINORS.map((m) => [m, parseKeyFile(m, content)])) as Record<Minor, ParsedKeyFile>]]);
+  return new Map([["keys", Object.fromEntries(MINORS.map((m) => [m, parseKeyFile(m, content)])) as Record<Minor, ParsedKeyFile>]]);
 }
 
 export function ipsecConfig(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    'enable-ipv4': 'true',
-    'enable-ipv6': 'false',
-    'routing-mode': 'tunnel',
-    'tunnel-protocol': 'vxlan',
-    'enable-ipsec': 'true',
-    'ipsec-key-file': '/etc/ipsec/keys',
-    'enable-ipsec-key-watcher': 'true',
-    'ipsec-key-rotation-duration': '30s',
+    "enable-ipv4": "true",
+    "enable-ipv6": "false",
+    "routing-mode": "tunnel",
+    "tunnel-protocol": "vxlan",
+    "enable-ipsec": "true",
+    "ipsec-key-file": "/etc/ipsec/keys",
+    "enable-ipsec-key-watcher": "true",
+    "ipsec-key-rotation-duration": "30s",
     ...extra,
   };
 }
 
 export function wireguardConfig(extra: Record<string, string> = {}): Record<string, string> {
-  return { 'enable-ipv4': 'true', 'enable-ipv6': 'false', 'routing-mode': 'tunnel', 'enable-wireguard': 'true', ...extra };
+  return { "enable-ipv4": "true", "enable-ipv6": "false", "routing-mode": "tunnel", "enable-wireguard": "true", ...extra };
 }
 
 let uid = 0;
@@ -39,10 +39,7 @@ export function agentPod(node: string, minor: Minor, startMs: number, configData
     minor,
     startMs,
     configData,
-    mounts: [
-      { mountPath: '/etc/ipsec', secret: SECRET },
-      { mountPath: '/tmp/cilium/config-map' },
-    ],
+    mounts: [{ mountPath: "/etc/ipsec", secret: SECRET }, { mountPath: "/tmp/cilium/config-map" }],
   };
 }
 
@@ -60,13 +57,11 @@ export interface WorldSpec {
 
 export function world(spec: WorldSpec): World {
   const w: World = {
-    nodes: new Map(
-      spec.nodes.map((n, i) => [n, { name: n, internalIPs: spec.ips?.[n] ?? [`192.0.2.${i + 1}`], labels: spec.labels?.[n] ?? {} }]),
-    ),
+    nodes: new Map(spec.nodes.map((n, i) => [n, { name: n, internalIPs: spec.ips?.[n] ?? [`192.0.2.${i + 1}`], labels: spec.labels?.[n] ?? {} }])),
     podsByNode: new Map(spec.nodes.map((n) => [n, [agentPod(n, spec.minor, spec.startMs ?? 0, spec.config)]])),
     secrets: new Map([[`${NS}/${SECRET}`, (spec.keys ?? []).map(([atMs, c]) => ({ atMs, files: keyFiles(c) }))]]),
     faults: new Map(Object.entries(spec.faults ?? {})),
-    wgPublicKey: (n) => Buffer.from(`wg-public-key-of-${n}`.padEnd(32, '.').slice(0, 32)).toString('base64'),
+    wgPublicKey: (n) => Buffer.from(`wg-public-key-of-${n}`.padEnd(32, ".").slice(0, 32)).toString("base64"),
   };
   return w;
 }

@@ -31,16 +31,19 @@ function u32le(v: number): Bytes {
 
 export function parseAddr(text: string): Bytes {
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(text)) {
-    const parts = text.split('.').map(Number);
+    const parts = text.split(".").map(Number);
     if (parts.some((p) => p > 255)) throw new Error(`bad IPv4 address ${text}`);
     return Uint8Array.from(parts);
   }
-  const halves = text.split('::');
+  const halves = text.split("::");
   if (halves.length > 2 || !/^[0-9a-fA-F:]+$/.test(text)) throw new Error(`bad IP address ${text}`);
-  const words = (s: string): number[] => (s === '' ? [] : s.split(':').map((w) => {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(w)) throw new Error(`bad IPv6 address ${text}`);
-    return parseInt(w, 16);
-  }));
+  const words = (s: string): number[] =>
+    s === ""
+      ? []
+      : s.split(":").map((w) => {
+          if (!/^[0-9a-fA-F]{1,4}$/.test(w)) throw new Error(`bad IPv6 address ${text}`);
+          return parseInt(w, 16);
+        });
   const head = words(halves[0]!);
   const tail = halves.length === 2 ? words(halves[1]!) : [];
   const fill = 8 - head.length - tail.length;
@@ -50,7 +53,7 @@ export function parseAddr(text: string): Bytes {
 }
 
 export function familyOf(text: string): 4 | 6 {
-  return text.includes(':') ? 6 : 4;
+  return text.includes(":") ? 6 : 4;
 }
 
 // RFC 1071 ones'-complement sum.
@@ -83,7 +86,16 @@ export function ipPacket(ip: Ip, proto: number, payload: Bytes): Bytes {
   // Deterministic identification (the payload's checksum): the same traffic gives the same bytes.
   const id = checksum(payload);
   const head = (sum: number): Bytes =>
-    concat(Uint8Array.of(0x45, 0), u16be(20 + payload.length), u16be(id), u16be(0x4000), Uint8Array.of(64, proto), u16be(sum), parseAddr(ip.src), parseAddr(ip.dst));
+    concat(
+      Uint8Array.of(0x45, 0),
+      u16be(20 + payload.length),
+      u16be(id),
+      u16be(0x4000),
+      Uint8Array.of(64, proto),
+      u16be(sum),
+      parseAddr(ip.src),
+      parseAddr(ip.dst),
+    );
   return concat(head(checksum(head(0))), payload);
 }
 
@@ -123,7 +135,7 @@ export function icmpEcho(ip: Ip, reply: boolean, id: number, seq: number, data: 
 // Deterministic filler for ciphertext: xorshift32, so a capture is reproducible and no inner byte
 // survives encryption.
 export function opaque(seed: number, n: number): Bytes {
-  let x = (seed >>> 0) || 0x9e3779b9;
+  let x = seed >>> 0 || 0x9e3779b9;
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     x ^= x << 13;
@@ -136,14 +148,14 @@ export function opaque(seed: number, n: number): Bytes {
   return out;
 }
 
-export type EspCipher = 'gcm-128' | 'cbc-hmac-sha256';
+export type EspCipher = "gcm-128" | "cbc-hmac-sha256";
 
 // ESP in tunnel mode around `inner` (a whole IP packet). rfc4106(gcm(aes)): 8-byte IV, payload,
 // padding to 4 bytes with the 2-byte trailer, 16-byte ICV. cbc(aes) with hmac(sha256): 16-byte IV,
 // padding to the 16-byte block, ICV of 16 bytes (sha256 truncated to 128 bits, RFC 4868).
-export function esp(ip: Ip, spi: number, seq: number, inner: Bytes, cipher: EspCipher = 'gcm-128'): Bytes {
-  const ivLen = cipher === 'gcm-128' ? 8 : 16;
-  const block = cipher === 'gcm-128' ? 4 : 16;
+export function esp(ip: Ip, spi: number, seq: number, inner: Bytes, cipher: EspCipher = "gcm-128"): Bytes {
+  const ivLen = cipher === "gcm-128" ? 8 : 16;
+  const block = cipher === "gcm-128" ? 4 : 16;
   const body = Math.ceil((inner.length + 2) / block) * block;
   return ipPacket(ip, PROTO.ESP, concat(u32be(spi), u32be(seq), opaque(spi ^ seq ^ inner.length, ivLen + body + 16)));
 }
@@ -163,9 +175,9 @@ export function ethernet(src: Bytes, dst: Bytes, inner: Bytes): Bytes {
 
 // VXLAN (I flag, 24-bit VNI) or Geneve (version 0, no options, protocol 0x6558 = Ethernet) carrying
 // an Ethernet frame.
-export function overlay(kind: 'vxlan' | 'geneve', ip: Ip, sport: number, dport: number, vni: number, frame: Bytes): Bytes {
+export function overlay(kind: "vxlan" | "geneve", ip: Ip, sport: number, dport: number, vni: number, frame: Bytes): Bytes {
   const vniBytes = Uint8Array.of((vni >>> 16) & 0xff, (vni >>> 8) & 0xff, vni & 0xff, 0);
-  const head = kind === 'vxlan' ? concat(Uint8Array.of(0x08, 0, 0, 0), vniBytes) : concat(Uint8Array.of(0, 0), u16be(0x6558), vniBytes);
+  const head = kind === "vxlan" ? concat(Uint8Array.of(0x08, 0, 0, 0), vniBytes) : concat(Uint8Array.of(0, 0), u16be(0x6558), vniBytes);
   return udp(ip, sport, dport, concat(head, frame));
 }
 

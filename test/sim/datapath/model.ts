@@ -43,25 +43,25 @@
 //  - A receiver without the matching XFRM state or WireGuard peer drops what arrives: the sender's
 //    NIC still shows the first packet, no answer comes back.
 import {
+  type Bytes,
+  type EspCipher,
   esp,
   ethernet,
   familyOf,
+  type Ip,
   icmpEcho,
   overlay,
-  parseAddr,
-  PROTO,
-  tcp,
-  TCP_FLAGS,
-  wireguardData,
-  type Bytes,
-  type EspCipher,
-  type Ip,
   type PcapRecord,
-} from './bytes';
-import type { Filter, OuterHeader } from './filter';
+  PROTO,
+  parseAddr,
+  TCP_FLAGS,
+  tcp,
+  wireguardData,
+} from "./bytes";
+import type { Filter, OuterHeader } from "./filter";
 
 export const WIREGUARD_PORT = 51871;
-export const NIC = 'eth0';
+export const NIC = "eth0";
 
 export interface SimNode {
   name: string;
@@ -78,7 +78,7 @@ export interface SimNode {
 export interface PodPath {
   from: string;
   to: string;
-  encryption: 'ipsec' | 'wireguard' | 'none';
+  encryption: "ipsec" | "wireguard" | "none";
   spi?: number;
   // False when the receiver lacks the XFRM state or WireGuard peer to take it.
   delivered: boolean;
@@ -86,8 +86,8 @@ export interface PodPath {
 
 export interface SimState {
   ciliumVersion: string;
-  routingMode: 'tunnel' | 'native';
-  tunnelProtocol: 'vxlan' | 'geneve';
+  routingMode: "tunnel" | "native";
+  tunnelProtocol: "vxlan" | "geneve";
   tunnelPort: number;
   ipsecCipher: EspCipher;
   nodes: SimNode[];
@@ -95,12 +95,12 @@ export interface SimState {
 }
 
 export type Flow =
-  | { kind: 'http'; at: number; src: string; dst: string; sport: number; dport: number; request: string; response: string }
-  | { kind: 'ping'; at: number; src: string; dst: string; id: number; count: number; intervalMs: number; pattern: string };
+  | { kind: "http"; at: number; src: string; dst: string; sport: number; dport: number; request: string; response: string }
+  | { kind: "ping"; at: number; src: string; dst: string; id: number; count: number; intervalMs: number; pattern: string };
 
 export interface CaptureRequest {
   node: string;
-  direction: 'in' | 'out' | 'inout';
+  direction: "in" | "out" | "inout";
   filter: Filter;
   fromMs: number;
   toMs: number;
@@ -109,7 +109,7 @@ export interface CaptureRequest {
 export interface WireFrame {
   timeMs: number;
   node: string;
-  direction: 'in' | 'out';
+  direction: "in" | "out";
   frame: Bytes;
   outer: OuterHeader;
 }
@@ -121,7 +121,7 @@ function minor(version: string): number {
 }
 
 function within(cidr: string, addr: string): boolean {
-  const [base, bits] = cidr.split('/');
+  const [base, bits] = cidr.split("/");
   const b = parseAddr(base!);
   const a = parseAddr(addr);
   if (a.length !== b.length) return false;
@@ -167,7 +167,8 @@ function mac(node: SimNode, device: number): Bytes {
 function outerOf(frame: Bytes): OuterHeader {
   const ip = 14;
   const version = frame[ip]! >> 4;
-  const fmt = (b: Bytes): string => (b.length === 4 ? Array.from(b).join('.') : Array.from({ length: 8 }, (_, i) => ((b[2 * i]! << 8) | b[2 * i + 1]!).toString(16)).join(':'));
+  const fmt = (b: Bytes): string =>
+    b.length === 4 ? Array.from(b).join(".") : Array.from({ length: 8 }, (_, i) => ((b[2 * i]! << 8) | b[2 * i + 1]!).toString(16)).join(":");
   const l4 = version === 4 ? ip + (frame[ip]! & 0x0f) * 4 : ip + 40;
   const proto = version === 4 ? frame[ip + 9]! : frame[ip + 6]!;
   const ports = proto === PROTO.TCP || proto === PROTO.UDP;
@@ -196,29 +197,37 @@ export class Counters {
 export function minEncryptKey(local: number, peer: number): number {
   if (peer === 15) return local === 1 ? peer : local;
   if (local === 15) return peer === 1 ? local : peer;
-  return local < peer ? local : peer;
+  return Math.min(local, peer);
 }
 
 export type Protection =
-  | { kind: 'ipsec'; spi: number; delivered: boolean }
-  | { kind: 'wireguard'; delivered: boolean }
-  | { kind: 'plaintext'; delivered: boolean };
+  | { kind: "ipsec"; spi: number; delivered: boolean }
+  | { kind: "wireguard"; delivered: boolean }
+  | { kind: "plaintext"; delivered: boolean };
 
 export function protection(state: SimState, from: SimNode, to: SimNode, host: boolean): Protection {
   const path = state.paths.find((p) => p.from === from.name && p.to === to.name);
-  if (path === undefined || path.encryption === 'none') return { kind: 'plaintext', delivered: true };
-  if (path.encryption === 'wireguard') {
-    if (!host) return { kind: 'wireguard', delivered: path.delivered };
-    return from.nodeEncryption && to.nodeEncryption ? { kind: 'wireguard', delivered: path.delivered } : { kind: 'plaintext', delivered: true };
+  if (path === undefined || path.encryption === "none") return { kind: "plaintext", delivered: true };
+  if (path.encryption === "wireguard") {
+    if (!host) return { kind: "wireguard", delivered: path.delivered };
+    return from.nodeEncryption && to.nodeEncryption ? { kind: "wireguard", delivered: path.delivered } : { kind: "plaintext", delivered: true };
   }
-  if (host) return { kind: 'plaintext', delivered: true };
+  if (host) return { kind: "plaintext", delivered: true };
   const local = path.spi ?? from.ipsecSpi ?? 0;
   const spi = minEncryptKey(local, to.ipsecSpi ?? local);
-  return spi > 0 ? { kind: 'ipsec', spi, delivered: path.delivered } : { kind: 'plaintext', delivered: true };
+  return spi > 0 ? { kind: "ipsec", spi, delivered: path.delivered } : { kind: "plaintext", delivered: true };
 }
 
 // One IP packet leaving `from` for `to`, as it appears on the two NICs.
-export function onWire(state: SimState, from: SimNode, to: SimNode, inner: Bytes, host: boolean, timeMs: number, counters: Counters = new Counters()): WireFrame[] {
+export function onWire(
+  state: SimState,
+  from: SimNode,
+  to: SimNode,
+  inner: Bytes,
+  host: boolean,
+  timeMs: number,
+  counters: Counters = new Counters(),
+): WireFrame[] {
   const innerFamily = inner[0]! >> 4 === 6 ? 6 : 4;
   const underlayFamily: 4 | 6 = addrOf(from.internalIPs, 4) && addrOf(to.internalIPs, 4) ? 4 : 6;
   const underlay: Ip = {
@@ -243,13 +252,13 @@ export function onWire(state: SimState, from: SimNode, to: SimNode, inner: Bytes
   const wg = (pkt: Bytes): Bytes => wireguardData(underlay, hashName(to.name), counters.next(`wg ${from.name}>${to.name}`), pkt, WIREGUARD_PORT);
 
   const p = protection(state, from, to, host);
-  const tunnelled = !host && state.routingMode === 'tunnel';
+  const tunnelled = !host && state.routingMode === "tunnel";
   let out: Bytes;
   // What the receiving NIC sees again once XFRM has decrypted it.
   let reinjected: Bytes | null = null;
-  if (p.kind === 'plaintext') {
+  if (p.kind === "plaintext") {
     out = tunnelled ? tunnel(inner) : inner;
-  } else if (p.kind === 'wireguard') {
+  } else if (p.kind === "wireguard") {
     out = wg(tunnelled ? tunnel(inner) : inner);
   } else if (!tunnelled) {
     const sa = ciliumIps();
@@ -265,12 +274,12 @@ export function onWire(state: SimState, from: SimNode, to: SimNode, inner: Bytes
   }
   const frame = eth(out);
   const frames: WireFrame[] = [
-    { timeMs, node: from.name, direction: 'out', frame, outer: outerOf(frame) },
-    { timeMs, node: to.name, direction: 'in', frame, outer: outerOf(frame) },
+    { timeMs, node: from.name, direction: "out", frame, outer: outerOf(frame) },
+    { timeMs, node: to.name, direction: "in", frame, outer: outerOf(frame) },
   ];
   if (reinjected && p.delivered) {
     const again = ethernet(mac(from, 0), mac(to, 0), reinjected);
-    frames.push({ timeMs: timeMs + 0.01, node: to.name, direction: 'in', frame: again, outer: outerOf(again) });
+    frames.push({ timeMs: timeMs + 0.01, node: to.name, direction: "in", frame: again, outer: outerOf(again) });
   }
   return frames;
 }
@@ -285,8 +294,8 @@ function hashName(name: string): number {
 export function flowPackets(flow: Flow): Array<{ at: number; forward: boolean; packet: Bytes }> {
   const fwd: Ip = { src: flow.src, dst: flow.dst };
   const rev: Ip = { src: flow.dst, dst: flow.src };
-  if (flow.kind === 'ping') {
-    const pattern = Buffer.from(flow.pattern, 'hex');
+  if (flow.kind === "ping") {
+    const pattern = Buffer.from(flow.pattern, "hex");
     const out: Array<{ at: number; forward: boolean; packet: Bytes }> = [];
     for (let i = 0; i < flow.count; i++) {
       const at = flow.at + i * flow.intervalMs;
@@ -359,7 +368,7 @@ export function wireFrames(state: SimState, flows: readonly Flow[]): WireFrame[]
       if (!from) continue;
       if (!to) {
         const frame = ethernet(mac(from.node, 0), Uint8Array.of(2, 0xff, 0, 0, 0, 1), p.packet);
-        frames.push({ timeMs: p.at, node: from.node.name, direction: 'out', frame, outer: outerOf(frame) });
+        frames.push({ timeMs: p.at, node: from.node.name, direction: "out", frame, outer: outerOf(frame) });
         continue;
       }
       // Traffic within a node never reaches its NIC.
@@ -374,7 +383,7 @@ export function wireFrames(state: SimState, flows: readonly Flow[]): WireFrame[]
 export function capture(state: SimState, flows: readonly Flow[], req: CaptureRequest): PcapRecord[] {
   return wireFrames(state, flows)
     .filter((f) => f.node === req.node && f.timeMs >= req.fromMs && f.timeMs <= req.toMs)
-    .filter((f) => req.direction === 'inout' || f.direction === req.direction)
+    .filter((f) => req.direction === "inout" || f.direction === req.direction)
     .filter((f) => req.filter(f.outer))
     .map((f) => ({ timeMs: f.timeMs, frame: f.frame }));
 }

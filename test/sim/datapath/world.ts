@@ -3,23 +3,23 @@
 // through the simulator's API proxy on $SIM_STATE_DIR/kapi.sock (Nodes for pod CIDRs and
 // addresses, CiliumNodes for CiliumInternalIPs, Pods for pod addresses, cilium-config for the
 // tunnel port). Also the flow log the traffic stand-ins append to.
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { join } from 'node:path';
-import type { EspCipher } from './bytes';
-import { ownerOf, type Flow, type PodPath, type SimNode, type SimState } from './model';
+import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { request } from "node:http";
+import { join } from "node:path";
+import type { EspCipher } from "./bytes";
+import { type Flow, ownerOf, type PodPath, type SimNode, type SimState } from "./model";
 
 // Host localhost: `kubectl proxy` refuses other Host headers (its --accept-hosts default).
 function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: 'GET', headers: { Host: 'localhost', Accept: 'application/json' } }, (res) => {
+    const req = request({ socketPath, path, method: "GET", headers: { Host: "localhost", Accept: "application/json" } }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
     });
     req.setTimeout(30_000, () => req.destroy(new Error(`no answer on ${socketPath} for ${path} within 30s`)));
-    req.on('error', reject);
+    req.on("error", reject);
     req.end();
   });
 }
@@ -37,7 +37,7 @@ async function getJson<T>(socketPath: string, path: string, allow404 = false): P
       return JSON.parse(r.body) as T;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if ((code !== 'EAGAIN' && code !== 'ECONNRESET') || attempt >= 40) throw e;
+      if ((code !== "EAGAIN" && code !== "ECONNRESET") || attempt >= 40) throw e;
       await sleep(50 + Math.random() * 200);
     }
   }
@@ -55,8 +55,8 @@ export function simEnv(env: NodeJS.ProcessEnv): SimEnv | string {
   const pod = env.SIM_POD_NAME;
   const namespace = env.SIM_POD_NAMESPACE;
   const node = env.SIM_NODE_NAME;
-  if (!stateDir) return 'SIM_STATE_DIR is not set: is test/sim/sim.sh running for this cluster?';
-  if (!pod || !namespace || !node) return 'this exec carries no pod identity (the simulator has not made this pod\'s kwok Exec)';
+  if (!stateDir) return "SIM_STATE_DIR is not set: is test/sim/sim.sh running for this cluster?";
+  if (!pod || !namespace || !node) return "this exec carries no pod identity (the simulator has not made this pod's kwok Exec)";
   return { stateDir, pod, namespace, node };
 }
 
@@ -66,16 +66,16 @@ interface StateNode {
   agent: null | {
     pod: { namespace: string; name: string };
     version: string;
-    config: { routingMode: 'tunnel' | 'native'; tunnelProtocol: string };
+    config: { routingMode: "tunnel" | "native"; tunnelProtocol: string };
     ipsec: null | { key: null | { spi: number; algorithm: string } };
-    wireguard: null | { nodeEncryption: 'Disabled' | 'Enabled' | 'OptedOut' | null };
+    wireguard: null | { nodeEncryption: "Disabled" | "Enabled" | "OptedOut" | null };
   };
 }
 
 interface PathAnswer {
   from: string;
   to: string;
-  encryption: 'ipsec' | 'wireguard' | 'none';
+  encryption: "ipsec" | "wireguard" | "none";
   ipsec?: { spi: number; receiverHasState: boolean };
   wireguard?: { receiverHasPeer: boolean };
 }
@@ -98,7 +98,10 @@ export interface KubePod {
 }
 
 export async function readPod(env: SimEnv): Promise<KubePod> {
-  const p = await getJson<KubePod>(join(env.stateDir, 'kapi.sock'), `/api/v1/namespaces/${encodeURIComponent(env.namespace)}/pods/${encodeURIComponent(env.pod)}`);
+  const p = await getJson<KubePod>(
+    join(env.stateDir, "kapi.sock"),
+    `/api/v1/namespaces/${encodeURIComponent(env.namespace)}/pods/${encodeURIComponent(env.pod)}`,
+  );
   return p!;
 }
 
@@ -110,34 +113,45 @@ export function podIPs(p: KubePod): string[] {
 // Paths are asked only between those. `delivery` is enough to tell whether a flow completes
 // (wget, ping): paths and addresses, without the per-node facts and settings only the packets'
 // shape needs.
-export async function loadState(stateDir: string, node: string, flows: readonly Flow[], need: 'packets' | 'delivery' = 'packets'): Promise<SimState> {
-  const sim = join(stateDir, 'sim.sock');
-  const kapi = join(stateDir, 'kapi.sock');
+export async function loadState(stateDir: string, node: string, flows: readonly Flow[], need: "packets" | "delivery" = "packets"): Promise<SimState> {
+  const sim = join(stateDir, "sim.sock");
+  const kapi = join(stateDir, "kapi.sock");
   const [state, nodes, ciliumNodes] = await Promise.all([
-    need === 'packets' ? getJson<{ nodes: StateNode[] }>(sim, '/state') : Promise.resolve(undefined),
-    getJson<{ items: KubeNode[] }>(kapi, '/api/v1/nodes'),
-    need === 'packets' ? getJson<{ items: KubeCiliumNode[] }>(kapi, '/apis/cilium.io/v2/ciliumnodes', true) : Promise.resolve(undefined),
+    need === "packets" ? getJson<{ nodes: StateNode[] }>(sim, "/state") : Promise.resolve(undefined),
+    getJson<{ items: KubeNode[] }>(kapi, "/api/v1/nodes"),
+    need === "packets" ? getJson<{ items: KubeCiliumNode[] }>(kapi, "/apis/cilium.io/v2/ciliumnodes", true) : Promise.resolve(undefined),
   ]);
   const facts = new Map((state?.nodes ?? []).map((n) => [n.name, n]));
-  const cips = new Map((ciliumNodes?.items ?? []).map((c) => [c.metadata.name, (c.spec?.addresses ?? []).filter((a) => a.type === 'CiliumInternalIP' && a.ip).map((a) => a.ip!)]));
+  const cips = new Map(
+    (ciliumNodes?.items ?? []).map((c) => [c.metadata.name, (c.spec?.addresses ?? []).filter((a) => a.type === "CiliumInternalIP" && a.ip).map((a) => a.ip!)]),
+  );
   const simNodes: SimNode[] = nodes!.items.map((n) => {
     const f = facts.get(n.metadata.name);
     return {
       name: n.metadata.name,
-      internalIPs: (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address),
+      internalIPs: (n.status?.addresses ?? []).filter((a) => a.type === "InternalIP").map((a) => a.address),
       ciliumInternalIPs: cips.get(n.metadata.name) ?? [],
       podCIDRs: n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : []),
       ipsecSpi: f?.agent?.ipsec?.key?.spi ?? null,
-      nodeEncryption: f?.agent?.wireguard?.nodeEncryption === 'Enabled',
+      nodeEncryption: f?.agent?.wireguard?.nodeEncryption === "Enabled",
     };
   });
-  const partial: SimState = { ciliumVersion: '', routingMode: 'native', tunnelProtocol: 'vxlan', tunnelPort: 0, ipsecCipher: 'gcm-128', nodes: simNodes, paths: [] };
+  const partial: SimState = {
+    ciliumVersion: "",
+    routingMode: "native",
+    tunnelProtocol: "vxlan",
+    tunnelPort: 0,
+    ipsecCipher: "gcm-128",
+    nodes: simNodes,
+    paths: [],
+  };
   const involved = new Set([node]);
-  for (const f of flows) for (const ip of [f.src, f.dst]) {
-    const o = ownerOf(partial, ip);
-    if (o) involved.add(o.node.name);
-  }
-  const names = [...involved].filter((n) => need === 'delivery' || facts.has(n));
+  for (const f of flows)
+    for (const ip of [f.src, f.dst]) {
+      const o = ownerOf(partial, ip);
+      if (o) involved.add(o.node.name);
+    }
+  const names = [...involved].filter((n) => need === "delivery" || facts.has(n));
   const pairs = names.flatMap((a) => names.filter((b) => b !== a).map((b) => [a, b] as const));
   const paths: PodPath[] = await Promise.all(
     pairs.map(async ([from, to]) => {
@@ -151,21 +165,25 @@ export async function loadState(stateDir: string, node: string, flows: readonly 
       };
     }),
   );
-  if (need === 'delivery') return { ...partial, paths };
+  if (need === "delivery") return { ...partial, paths };
   // Cluster-wide settings, as the agents on these nodes run them.
   const agent = names.map((n) => facts.get(n)?.agent).find((a) => a != null) ?? state!.nodes.map((n) => n.agent).find((a) => a != null);
-  if (!agent) throw new Error('no Cilium agent has run on any node: nothing sets up a datapath');
-  const tunnelProtocol = agent.config.tunnelProtocol === 'geneve' ? 'geneve' : 'vxlan';
-  const cm = await getJson<{ data?: Record<string, string> }>(kapi, `/api/v1/namespaces/${encodeURIComponent(agent.pod.namespace)}/configmaps/cilium-config`, true);
+  if (!agent) throw new Error("no Cilium agent has run on any node: nothing sets up a datapath");
+  const tunnelProtocol = agent.config.tunnelProtocol === "geneve" ? "geneve" : "vxlan";
+  const cm = await getJson<{ data?: Record<string, string> }>(
+    kapi,
+    `/api/v1/namespaces/${encodeURIComponent(agent.pod.namespace)}/configmaps/cilium-config`,
+    true,
+  );
   // pkg/defaults: TunnelPortVXLAN 8472, TunnelPortGeneve 6081, used when tunnel-port is 0/unset.
-  const port = Number(cm?.data?.['tunnel-port'] ?? '0');
+  const port = Number(cm?.data?.["tunnel-port"] ?? "0");
   const key = names.map((n) => facts.get(n)?.agent?.ipsec?.key).find((k) => k != null);
-  const cipher: EspCipher = key && !/gcm/.test(key.algorithm) ? 'cbc-hmac-sha256' : 'gcm-128';
+  const cipher: EspCipher = key && !/gcm/.test(key.algorithm) ? "cbc-hmac-sha256" : "gcm-128";
   return {
     ciliumVersion: agent.version,
     routingMode: agent.config.routingMode,
     tunnelProtocol,
-    tunnelPort: port > 0 ? port : tunnelProtocol === 'geneve' ? 6081 : 8472,
+    tunnelPort: port > 0 ? port : tunnelProtocol === "geneve" ? 6081 : 8472,
     ipsecCipher: cipher,
     nodes: simNodes,
     paths,
@@ -175,9 +193,9 @@ export async function loadState(stateDir: string, node: string, flows: readonly 
 // ---- the flow log: what the traffic stand-ins sent, read back by the captures ----
 
 function flowLog(stateDir: string): string {
-  const dir = join(stateDir, 'datapath');
+  const dir = join(stateDir, "datapath");
   mkdirSync(dir, { recursive: true });
-  return join(dir, 'flows.jsonl');
+  return join(dir, "flows.jsonl");
 }
 
 export function recordFlows(stateDir: string, flows: readonly Flow[]): void {
@@ -186,21 +204,21 @@ export function recordFlows(stateDir: string, flows: readonly Flow[]): void {
 }
 
 export function readFlows(stateDir: string, fromMs: number, toMs: number): Flow[] {
-  let text = '';
+  let text = "";
   try {
-    text = readFileSync(flowLog(stateDir), 'utf8');
+    text = readFileSync(flowLog(stateDir), "utf8");
   } catch {
     return [];
   }
   return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
+    .split("\n")
+    .filter((l) => l.trim() !== "")
     .map((l) => JSON.parse(l) as Flow)
     .filter((f) => f.at + 5000 >= fromMs && f.at <= toMs);
 }
 
 export function captureDir(stateDir: string): string {
-  const dir = join(stateDir, 'datapath', 'captures');
+  const dir = join(stateDir, "datapath", "captures");
   mkdirSync(dir, { recursive: true });
   return dir;
 }

@@ -1,35 +1,35 @@
 // Faults injected per node: STATE_DIR/faults/<node>.json (test/sim/README.md "Faults"). A file
 // takes effect when written (its mtime is the fault's start); removing it ends the fault.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import type { NodeFaults, XfrmFault } from '../agent/model';
-import { XFRM_STAT_FIELDS } from '../agent/render';
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { NodeFaults, XfrmFault } from "../agent/model";
+import { XFRM_STAT_FIELDS } from "../agent/render";
 
-const KEYS = new Set(['agentDown', 'mode', 'xfrmErrors', 'missingPeers', 'oseqOffset']);
+const KEYS = new Set(["agentDown", "mode", "xfrmErrors", "missingPeers", "oseqOffset"]);
 
 /** Validates one fault document; throws with the offending key. */
 export function parseFaults(doc: unknown, sinceMs: number): NodeFaults {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('a fault file holds one JSON object');
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new Error("a fault file holds one JSON object");
   const d = doc as Record<string, unknown>;
-  for (const k of Object.keys(d)) if (!KEYS.has(k)) throw new Error(`unknown fault "${k}" (known: ${[...KEYS].join(', ')})`);
+  for (const k of Object.keys(d)) if (!KEYS.has(k)) throw new Error(`unknown fault "${k}" (known: ${[...KEYS].join(", ")})`);
   const f: NodeFaults = { sinceMs };
   if (d.agentDown !== undefined) {
-    if (typeof d.agentDown !== 'boolean') throw new Error('agentDown must be true or false');
+    if (typeof d.agentDown !== "boolean") throw new Error("agentDown must be true or false");
     f.agentDown = d.agentDown;
   }
   if (d.mode !== undefined) {
-    if (d.mode !== 'IPsec' && d.mode !== 'Wireguard' && d.mode !== 'Disabled') throw new Error('mode must be "IPsec", "Wireguard" or "Disabled"');
+    if (d.mode !== "IPsec" && d.mode !== "Wireguard" && d.mode !== "Disabled") throw new Error('mode must be "IPsec", "Wireguard" or "Disabled"');
     f.mode = d.mode;
   }
   if (d.xfrmErrors !== undefined) {
-    if (typeof d.xfrmErrors !== 'object' || d.xfrmErrors === null) throw new Error('xfrmErrors must map counter names to {initial, perSecond}');
+    if (typeof d.xfrmErrors !== "object" || d.xfrmErrors === null) throw new Error("xfrmErrors must map counter names to {initial, perSecond}");
     const out: Record<string, XfrmFault> = {};
     for (const [name, v] of Object.entries(d.xfrmErrors as Record<string, unknown>)) {
       if (!(XFRM_STAT_FIELDS as readonly string[]).includes(name)) throw new Error(`xfrmErrors: "${name}" is not a /proc/net/xfrm_stat counter`);
       const e = v as Record<string, unknown>;
       const initial = e?.initial ?? 0;
       const perSecond = e?.perSecond ?? 0;
-      if (typeof initial !== 'number' || typeof perSecond !== 'number' || initial < 0 || perSecond < 0) {
+      if (typeof initial !== "number" || typeof perSecond !== "number" || initial < 0 || perSecond < 0) {
         throw new Error(`xfrmErrors.${name}: initial and perSecond must be non-negative numbers`);
       }
       out[name] = { initial, perSecond };
@@ -37,12 +37,12 @@ export function parseFaults(doc: unknown, sinceMs: number): NodeFaults {
     f.xfrmErrors = out;
   }
   if (d.missingPeers !== undefined) {
-    if (!Array.isArray(d.missingPeers) || !d.missingPeers.every((n) => typeof n === 'string')) throw new Error('missingPeers must list node names');
+    if (!Array.isArray(d.missingPeers) || !d.missingPeers.every((n) => typeof n === "string")) throw new Error("missingPeers must list node names");
     f.missingPeers = d.missingPeers as string[];
   }
   if (d.oseqOffset !== undefined) {
-    const n = typeof d.oseqOffset === 'string' ? Number(d.oseqOffset) : d.oseqOffset;
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error('oseqOffset must be a non-negative integer (or a "0x..." string)');
+    const n = typeof d.oseqOffset === "string" ? Number(d.oseqOffset) : d.oseqOffset;
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) throw new Error('oseqOffset must be a non-negative integer (or a "0x..." string)');
     f.oseqOffset = n;
   }
   return f;
@@ -83,7 +83,7 @@ export function carryCounters(prev: Map<string, NodeFaults>, next: Map<string, N
 /** Reads STATE_DIR/faults, re-parsing only files that changed. */
 export class FaultDir {
   private cache = new Map<string, { stamp: string; faults: NodeFaults | Error }>();
-  private lastStamp = '';
+  private lastStamp = "";
 
   constructor(private readonly dir: string) {}
 
@@ -91,7 +91,7 @@ export class FaultDir {
   read(): { faults: Map<string, NodeFaults>; changed: boolean; errors: Map<string, string> } {
     let names: string[] = [];
     try {
-      names = readdirSync(this.dir).filter((n) => n.endsWith('.json'));
+      names = readdirSync(this.dir).filter((n) => n.endsWith(".json"));
     } catch {
       names = [];
     }
@@ -113,19 +113,19 @@ export class FaultDir {
       if (entry?.stamp !== stamp) {
         let parsed: NodeFaults | Error;
         try {
-          parsed = { ...parseFaults(JSON.parse(readFileSync(path, 'utf8')), st.mtimeMs), source: stamp };
+          parsed = { ...parseFaults(JSON.parse(readFileSync(path, "utf8")), st.mtimeMs), source: stamp };
         } catch (e) {
           parsed = e as Error;
         }
         entry = { stamp, faults: parsed };
       }
       next.set(name, entry);
-      const node = name.slice(0, -'.json'.length);
+      const node = name.slice(0, -".json".length);
       if (entry.faults instanceof Error) errors.set(node, entry.faults.message);
       else faults.set(node, entry.faults);
     }
     this.cache = next;
-    const stamp = stamps.join('|');
+    const stamp = stamps.join("|");
     const changed = stamp !== this.lastStamp;
     this.lastStamp = stamp;
     return { faults, changed, errors };

@@ -5,34 +5,34 @@
 //   GET  /state                   nodes and per-node agent facts (JSON; test/sim/README.md)
 //   GET  /path?from=&to=          how pod traffic from one node to another is encrypted (JSON)
 //   GET  /healthz                 200 once the first list of every watched kind is in
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { join } from 'node:path';
-import { run } from '../agent/cli';
-import { agentView, knownNodes, pathFacts, type Remote } from '../agent/model';
-import type { Output } from '../agent/render';
-import { SOURCE_VERSION } from '../agent/versions';
-import { carryCounters, FaultDir } from './faults';
-import { Kube, startProxy } from './kube';
-import { CiliumNodePublisher } from './publisher';
-import { Store, type PodRecord } from './store';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { join } from "node:path";
+import { run } from "../agent/cli";
+import { agentView, knownNodes, pathFacts, type Remote } from "../agent/model";
+import type { Output } from "../agent/render";
+import { SOURCE_VERSION } from "../agent/versions";
+import { carryCounters, FaultDir } from "./faults";
+import { Kube, startProxy } from "./kube";
+import { CiliumNodePublisher } from "./publisher";
+import { type PodRecord, Store } from "./store";
 
 const stateDir = process.argv[2];
 if (!stateDir) {
-  console.error('usage: main.ts STATE_DIR');
+  console.error("usage: main.ts STATE_DIR");
   process.exit(2);
 }
-const execPath = process.env.SIM_EXEC_PATH ?? process.env.PATH ?? '';
+const execPath = process.env.SIM_EXEC_PATH ?? process.env.PATH ?? "";
 const log = (msg: string): void => console.error(`[sim ${new Date().toISOString()}] ${msg}`);
 
 const store = new Store();
-store.wgKeysFile = join(stateDir, 'wg-public-keys.json');
-const faultDir = new FaultDir(join(stateDir, 'faults'));
-mkdirSync(join(stateDir, 'faults'), { recursive: true });
+store.wgKeysFile = join(stateDir, "wg-public-keys.json");
+const faultDir = new FaultDir(join(stateDir, "faults"));
+mkdirSync(join(stateDir, "faults"), { recursive: true });
 
 // ---- kwok Exec per pod ----
 
-const EXEC_API = '/apis/kwok.x-k8s.io/v1alpha1';
+const EXEC_API = "/apis/kwok.x-k8s.io/v1alpha1";
 let kube: Kube;
 const execQueue: PodRecord[] = [];
 let execWorkers = 0;
@@ -40,25 +40,25 @@ let execWorkers = 0;
 function execObject(p: PodRecord) {
   const env = (name: string, value: string) => ({ name, value });
   return {
-    apiVersion: 'kwok.x-k8s.io/v1alpha1',
-    kind: 'Exec',
+    apiVersion: "kwok.x-k8s.io/v1alpha1",
+    kind: "Exec",
     metadata: {
       name: p.name,
       namespace: p.namespace,
-      labels: { 'app.kubernetes.io/managed-by': 'cilium-agent-simulator' },
+      labels: { "app.kubernetes.io/managed-by": "cilium-agent-simulator" },
       // Garbage-collected with the pod.
-      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: p.name, uid: p.uid }],
+      ownerReferences: [{ apiVersion: "v1", kind: "Pod", name: p.name, uid: p.uid }],
     },
     spec: {
       execs: [
         {
           local: {
             envs: [
-              env('SIM_POD_NAME', p.name),
-              env('SIM_POD_NAMESPACE', p.namespace),
-              env('SIM_NODE_NAME', p.node ?? ''),
-              env('SIM_STATE_DIR', stateDir!),
-              env('PATH', execPath),
+              env("SIM_POD_NAME", p.name),
+              env("SIM_POD_NAMESPACE", p.namespace),
+              env("SIM_NODE_NAME", p.node ?? ""),
+              env("SIM_STATE_DIR", stateDir!),
+              env("PATH", execPath),
             ],
           },
         },
@@ -69,12 +69,12 @@ function execObject(p: PodRecord) {
 
 async function createExec(p: PodRecord): Promise<void> {
   const path = `${EXEC_API}/namespaces/${p.namespace}/execs`;
-  const r = await kube.call('POST', path, execObject(p));
+  const r = await kube.call("POST", path, execObject(p));
   if (r.status === 409) {
     // Left by an earlier pod of the same name: replace it so the identity is this pod's.
-    const del = await kube.call('DELETE', `${path}/${p.name}`);
+    const del = await kube.call("DELETE", `${path}/${p.name}`);
     if (del.status !== 200 && del.status !== 404) throw new Error(`delete Exec ${p.namespace}/${p.name}: HTTP ${del.status}`);
-    const again = await kube.call('POST', path, execObject(p));
+    const again = await kube.call("POST", path, execObject(p));
     if (again.status !== 201) throw new Error(`create Exec ${p.namespace}/${p.name}: HTTP ${again.status}: ${again.body.slice(0, 200)}`);
   } else if (r.status !== 201) {
     throw new Error(`create Exec ${p.namespace}/${p.name}: HTTP ${r.status}: ${r.body.slice(0, 200)}`);
@@ -117,14 +117,14 @@ function known(t: number): Map<string, Remote> {
   return knownCache.known;
 }
 
-const simError = (msg: string): Output => ({ stdout: '', stderr: `cilium-dbg simulator: ${msg}\n`, code: 3 });
+const simError = (msg: string): Output => ({ stdout: "", stderr: `cilium-dbg simulator: ${msg}\n`, code: 3 });
 
 function exec(namespace: string, pod: string, argv: string[]): Output {
   refreshFaults();
   const rec = store.podByName(namespace, pod);
   if (rec === undefined) return simError(`pod ${namespace}/${pod} is not known to the simulator`);
   if (rec.unsupportedImage !== undefined) {
-    return simError(`image ${rec.unsupportedImage} names no simulated Cilium version (${Object.values(SOURCE_VERSION).join(', ')})`);
+    return simError(`image ${rec.unsupportedImage} names no simulated Cilium version (${Object.values(SOURCE_VERSION).join(", ")})`);
   }
   if (rec.agent === undefined) return simError(`pod ${namespace}/${pod} is not a Cilium agent (label k8s-app=cilium, container cilium-agent)`);
   const err = faultErrors.get(rec.agent.node);
@@ -197,9 +197,9 @@ function state(): unknown {
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
   });
 }
 
@@ -208,29 +208,29 @@ let ready = false;
 let agentCalls = 0;
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://sim');
+  const url = new URL(req.url ?? "/", "http://sim");
   const json = (code: number, body: unknown): void => {
-    res.writeHead(code, { 'Content-Type': 'application/json' });
+    res.writeHead(code, { "Content-Type": "application/json" });
     res.end(`${JSON.stringify(body, null, 1)}\n`);
   };
-  if (url.pathname === '/healthz') return json(ready ? 200 : 503, { ready });
-  if (!ready) return json(503, { error: 'simulator not synced yet' });
-  if (url.pathname === '/exec' && req.method === 'POST') {
-    const body = (await readBody(req)).toString('utf8');
-    const argv = body === '' ? [] : body.replace(/\0$/, '').split('\0');
-    const out = exec(url.searchParams.get('namespace') ?? '', url.searchParams.get('pod') ?? '', argv);
+  if (url.pathname === "/healthz") return json(ready ? 200 : 503, { ready });
+  if (!ready) return json(503, { error: "simulator not synced yet" });
+  if (url.pathname === "/exec" && req.method === "POST") {
+    const body = (await readBody(req)).toString("utf8");
+    const argv = body === "" ? [] : body.replace(/\0$/, "").split("\0");
+    const out = exec(url.searchParams.get("namespace") ?? "", url.searchParams.get("pod") ?? "", argv);
     agentCalls++;
     const o = Buffer.from(out.stdout);
     const e = Buffer.from(out.stderr);
-    res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+    res.writeHead(200, { "Content-Type": "application/octet-stream" });
     res.end(Buffer.concat([Buffer.from(`${out.code} ${o.length} ${e.length}\n`), o, e]));
     return;
   }
-  if (url.pathname === '/state') return json(200, state());
-  if (url.pathname === '/path') {
-    const from = url.searchParams.get('from');
-    const to = url.searchParams.get('to');
-    if (!from || !to) return json(400, { error: 'from and to (node names) are required' });
+  if (url.pathname === "/state") return json(200, state());
+  if (url.pathname === "/path") {
+    const from = url.searchParams.get("from");
+    const to = url.searchParams.get("to");
+    if (!from || !to) return json(400, { error: "from and to (node names) are required" });
     refreshFaults();
     const t = Date.now();
     return json(200, pathFacts(from, to, store.world, t, known(t)));
@@ -239,46 +239,68 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 }
 
 async function main(): Promise<void> {
-  const sock = join(stateDir!, 'sim.sock');
-  const proxySock = join(stateDir!, 'kapi.sock');
+  const sock = join(stateDir!, "sim.sock");
+  const proxySock = join(stateDir!, "kapi.sock");
   for (const s of [sock, proxySock]) if (existsSync(s)) rmSync(s);
   const proxy = await startProxy(proxySock);
-  writeFileSync(join(stateDir!, 'proxy.pid'), `${proxy.pid}\n`);
+  writeFileSync(join(stateDir!, "proxy.pid"), `${proxy.pid}\n`);
   const stop = (): void => {
     proxy.kill();
     for (const s of [sock, proxySock]) rmSync(s, { force: true });
     process.exit(0);
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  proxy.on('exit', (code) => {
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  proxy.on("exit", (code) => {
     log(`kubectl proxy exited (${code}); stopping`);
     process.exit(1);
   });
   kube = new Kube(proxySock);
 
-  const api = await kube.call('GET', EXEC_API);
+  const api = await kube.call("GET", EXEC_API);
   if (api.status !== 200 || !api.body.includes('"execs"')) {
-    throw new Error('the cluster serves no kwok Exec objects: kwok must run with enableCRDs including Exec (toolchain/cluster.sh)');
+    throw new Error("the cluster serves no kwok Exec objects: kwok must run with enableCRDs including Exec (toolchain/cluster.sh)");
   }
 
   store.onBound = queueExec;
   publisher = new CiliumNodePublisher(kube, store, known, process.env.SIM_CILIUM_CHARTS || undefined, log);
   const pub = publisher;
   // Every observed change may change what an agent publishes.
-  const then = <T>(f: (x: T) => void) => (x: T): void => {
-    f(x);
-    pub.poke();
-  };
+  const then =
+    <T>(f: (x: T) => void) =>
+    (x: T): void => {
+      f(x);
+      pub.poke();
+    };
   const watches = [
-    kube.informer('/api/v1/nodes', then((i) => store.nodesListed(i)), then((e) => store.nodeEvent(e)), (e) => log(`nodes: ${e.message}`)),
-    kube.informer('/api/v1/configmaps?fieldSelector=metadata.name%3Dcilium-config', then((i) => store.configMapsListed(i)), then((e) => store.configMapEvent(e)), (e) => log(`configmaps: ${e.message}`)),
+    kube.informer(
+      "/api/v1/nodes",
+      then((i) => store.nodesListed(i)),
+      then((e) => store.nodeEvent(e)),
+      (e) => log(`nodes: ${e.message}`),
+    ),
+    kube.informer(
+      "/api/v1/configmaps?fieldSelector=metadata.name%3Dcilium-config",
+      then((i) => store.configMapsListed(i)),
+      then((e) => store.configMapEvent(e)),
+      (e) => log(`configmaps: ${e.message}`),
+    ),
     // Helm's release records are the bulk of a cluster's Secrets and never hold a key file.
-    kube.informer('/api/v1/secrets?fieldSelector=type%21%3Dhelm.sh%2Frelease.v1', then((i) => store.secretsListed(i)), then((e) => store.secretEvent(e)), (e) => log(`secrets: ${e.message}`)),
+    kube.informer(
+      "/api/v1/secrets?fieldSelector=type%21%3Dhelm.sh%2Frelease.v1",
+      then((i) => store.secretsListed(i)),
+      then((e) => store.secretEvent(e)),
+      (e) => log(`secrets: ${e.message}`),
+    ),
   ];
   // Pods last: an agent binds to the config and key history seen so far.
   await Promise.all(watches.map((w) => w.synced));
-  const pods = kube.informer('/api/v1/pods', then((i) => store.podsListed(i)), then((e) => store.podEvent(e)), (e) => log(`pods: ${e.message}`));
+  const pods = kube.informer(
+    "/api/v1/pods",
+    then((i) => store.podsListed(i)),
+    then((e) => store.podEvent(e)),
+    (e) => log(`pods: ${e.message}`),
+  );
   await pods.synced;
   // Time alone changes agents too (key watcher jitter, a crash-looping agent coming up).
   setInterval(() => {
@@ -295,7 +317,7 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((resolve) => server.listen(sock, resolve));
   ready = true;
-  log(`ready on ${sock} (Cilium ${Object.values(SOURCE_VERSION).join(', ')})`);
+  log(`ready on ${sock} (Cilium ${Object.values(SOURCE_VERSION).join(", ")})`);
 }
 
 main().catch((e: Error) => {

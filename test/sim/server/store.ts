@@ -1,11 +1,11 @@
 // The simulator's memory of the cluster: what it observed, when. Feeds agent/model.ts.
 // Secrets are parsed on arrival and only the derived facts are kept (never key material).
-import { createHash, generateKeyPairSync } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { parseKeyFile, type ParsedKeyFile } from '../agent/keyfile';
-import type { AgentPod, NodeFaults, NodeInfo, SecretVersion, World } from '../agent/model';
-import { MINORS, minorOfImage, type Minor } from '../agent/versions';
-import type { KubeObject, WatchEvent } from './kube';
+import { createHash, generateKeyPairSync } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { type ParsedKeyFile, parseKeyFile } from "../agent/keyfile";
+import type { AgentPod, NodeFaults, NodeInfo, SecretVersion, World } from "../agent/model";
+import { MINORS, type Minor, minorOfImage } from "../agent/versions";
+import type { KubeObject, WatchEvent } from "./kube";
 
 interface PodSpec {
   nodeName?: string;
@@ -25,9 +25,9 @@ export interface PodRecord {
   unsupportedImage?: string;
 }
 
-const AGENT_LABEL = ['k8s-app', 'cilium'] as const;
-const AGENT_CONTAINER = 'cilium-agent';
-const rv = (o: KubeObject): bigint => BigInt(o.metadata.resourceVersion || '0');
+const AGENT_LABEL = ["k8s-app", "cilium"] as const;
+const AGENT_CONTAINER = "cilium-agent";
+const rv = (o: KubeObject): bigint => BigInt(o.metadata.resourceVersion || "0");
 
 export class Store {
   readonly world: World;
@@ -60,12 +60,12 @@ export class Store {
   // outlives agent pods and a restart of the simulator); only the public half is kept.
   private wgPublicKey(node: string): string {
     if (this.wgKeys.size === 0 && this.wgKeysFile !== undefined && existsSync(this.wgKeysFile)) {
-      for (const [n, k] of Object.entries(JSON.parse(readFileSync(this.wgKeysFile, 'utf8')) as Record<string, string>)) this.wgKeys.set(n, k);
+      for (const [n, k] of Object.entries(JSON.parse(readFileSync(this.wgKeysFile, "utf8")) as Record<string, string>)) this.wgKeys.set(n, k);
     }
     let k = this.wgKeys.get(node);
     if (k === undefined) {
-      const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
-      k = der.subarray(der.length - 32).toString('base64');
+      const der = generateKeyPairSync("x25519").publicKey.export({ format: "der", type: "spki" });
+      k = der.subarray(der.length - 32).toString("base64");
       this.wgKeys.set(node, k);
       if (this.wgKeysFile !== undefined) writeFileSync(this.wgKeysFile, JSON.stringify(Object.fromEntries(this.wgKeys)));
     }
@@ -86,18 +86,18 @@ export class Store {
 
   nodesListed(items: KubeObject[]): void {
     this.world.nodes.clear();
-    for (const n of items) this.nodeEvent({ type: 'ADDED', object: n });
+    for (const n of items) this.nodeEvent({ type: "ADDED", object: n });
   }
 
   nodeEvent(e: WatchEvent): void {
     const name = e.object.metadata.name;
-    if (e.type === 'DELETED') this.world.nodes.delete(name);
+    if (e.type === "DELETED") this.world.nodes.delete(name);
     else {
       const status = e.object.status as { addresses?: { type: string; address: string }[] } | undefined;
       const spec = e.object.spec as { podCIDRs?: string[]; podCIDR?: string } | undefined;
       const info: NodeInfo = {
         name,
-        internalIPs: (status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address),
+        internalIPs: (status?.addresses ?? []).filter((a) => a.type === "InternalIP").map((a) => a.address),
         labels: e.object.metadata.labels ?? {},
         uid: e.object.metadata.uid,
         podCIDRs: spec?.podCIDRs ?? (spec?.podCIDR ? [spec.podCIDR] : []),
@@ -113,7 +113,7 @@ export class Store {
     const seen = new Set<string>();
     for (const o of items) {
       seen.add(`${o.metadata.namespace}/${o.metadata.name}`);
-      this.configMapEvent({ type: 'MODIFIED', object: o });
+      this.configMapEvent({ type: "MODIFIED", object: o });
     }
     // Gone while the watch was down: deleted by now, at a revision after everything seen so far.
     for (const [key, hist] of this.configMaps) {
@@ -125,7 +125,7 @@ export class Store {
     const key = `${e.object.metadata.namespace}/${e.object.metadata.name}`;
     const hist = this.configMaps.get(key) ?? [];
     this.configMaps.set(key, hist);
-    const data = e.type === 'DELETED' ? undefined : ((e.object.data as Record<string, string> | undefined) ?? {});
+    const data = e.type === "DELETED" ? undefined : ((e.object.data as Record<string, string> | undefined) ?? {});
     this.seen(e.object);
     const last = hist[hist.length - 1];
     if (last !== undefined && JSON.stringify(last.data) === JSON.stringify(data)) return;
@@ -150,7 +150,7 @@ export class Store {
     const seen = new Set<string>();
     for (const o of items) {
       seen.add(`${o.metadata.namespace}/${o.metadata.name}`);
-      this.secretEvent({ type: 'MODIFIED', object: o });
+      this.secretEvent({ type: "MODIFIED", object: o });
     }
     for (const key of this.world.secrets.keys()) {
       if (!seen.has(key)) this.secretGone(key);
@@ -167,15 +167,17 @@ export class Store {
 
   secretEvent(e: WatchEvent): void {
     const key = `${e.object.metadata.namespace}/${e.object.metadata.name}`;
-    if (e.type === 'DELETED') return this.secretGone(key);
+    if (e.type === "DELETED") return this.secretGone(key);
     const data = (e.object.data as Record<string, string> | undefined) ?? {};
     // Change detection without keeping the values.
-    const digest = createHash('sha256').update(JSON.stringify(Object.entries(data).sort())).digest('hex');
+    const digest = createHash("sha256")
+      .update(JSON.stringify(Object.entries(data).sort()))
+      .digest("hex");
     if (this.secretDigest.get(key) === digest) return;
     this.secretDigest.set(key, digest);
     const files = new Map<string, Record<Minor, ParsedKeyFile>>();
     for (const [k, b64] of Object.entries(data)) {
-      const content = Buffer.from(b64, 'base64').toString('utf8');
+      const content = Buffer.from(b64, "base64").toString("utf8");
       files.set(k, Object.fromEntries(MINORS.map((m) => [m, parseKeyFile(m, content)])) as Record<Minor, ParsedKeyFile>);
     }
     const hist = this.world.secrets.get(key) ?? [];
@@ -191,7 +193,7 @@ export class Store {
     const seen = new Set<string>();
     for (const o of items) {
       seen.add(o.metadata.uid);
-      this.podEvent({ type: 'MODIFIED', object: o });
+      this.podEvent({ type: "MODIFIED", object: o });
     }
     for (const [uid, p] of this.pods) if (!seen.has(uid)) this.podGone(uid, p);
   }
@@ -208,7 +210,7 @@ export class Store {
     this.seen(o);
     const uid = o.metadata.uid;
     const existing = this.pods.get(uid);
-    if (e.type === 'DELETED') {
+    if (e.type === "DELETED") {
       if (existing !== undefined) this.podGone(uid, existing);
       return;
     }
@@ -233,21 +235,21 @@ export class Store {
     if (o.metadata.labels?.[AGENT_LABEL[0]] !== AGENT_LABEL[1]) return;
     const container = spec.containers?.find((c) => c.name === AGENT_CONTAINER);
     if (container === undefined) return;
-    const minor = minorOfImage(container.image ?? '');
+    const minor = minorOfImage(container.image ?? "");
     if (minor === undefined) {
-      rec.unsupportedImage = container.image ?? '(none)';
+      rec.unsupportedImage = container.image ?? "(none)";
       return;
     }
     const volumes = new Map((spec.volumes ?? []).map((v) => [v.name, v]));
     const mounts = (container.volumeMounts ?? []).map((m) => {
       const v = volumes.get(m.name);
-      const out: AgentPod['mounts'][number] = { mountPath: m.mountPath };
+      const out: AgentPod["mounts"][number] = { mountPath: m.mountPath };
       if (v?.secret?.secretName) out.secret = v.secret.secretName;
       if (v?.configMap?.name) out.configMap = v.configMap.name;
       return out;
     });
     // The chart mounts cilium-config as the agent's config directory (volume cilium-config-path).
-    const cmName = mounts.find((m) => m.configMap !== undefined && m.mountPath === '/tmp/cilium/config-map')?.configMap ?? 'cilium-config';
+    const cmName = mounts.find((m) => m.configMap !== undefined && m.mountPath === "/tmp/cilium/config-map")?.configMap ?? "cilium-config";
     const agent: AgentPod = {
       namespace: rec.namespace,
       name: rec.name,

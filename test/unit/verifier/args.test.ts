@@ -1,16 +1,16 @@
-import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import fc from 'fast-check';
-import { ArgsError, DEFAULT_CAPTURE_IMAGE, DEFAULT_CONCURRENCY, DEFAULT_WORKLOAD_IMAGE, parseFlags, parseVerifierArgs } from '../../../verifier/args';
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { ArgsError, DEFAULT_CAPTURE_IMAGE, DEFAULT_CONCURRENCY, DEFAULT_WORKLOAD_IMAGE, parseFlags, parseVerifierArgs } from "../../../verifier/args";
 
-const base = ['--mode', 'ipsec', '--namespace', 'kube-system', '--cilium-version', '1.18.4'];
+const base = ["--mode", "ipsec", "--namespace", "kube-system", "--cilium-version", "1.18.4"];
 
-describe('parseVerifierArgs', () => {
-  it('applies the documented defaults', () => {
+describe("parseVerifierArgs", () => {
+  it("applies the documented defaults", () => {
     const a = parseVerifierArgs(base);
-    assert.equal(a.mode, 'ipsec');
-    assert.equal(a.namespace, 'kube-system');
-    assert.deepEqual(a.ciliumVersion, { major: 1, minor: 18, patch: 4, text: '1.18.4' });
+    assert.equal(a.mode, "ipsec");
+    assert.equal(a.namespace, "kube-system");
+    assert.deepEqual(a.ciliumVersion, { major: 1, minor: 18, patch: 4, text: "1.18.4" });
     assert.equal(a.timeoutSeconds, 600);
     assert.equal(a.wireCheck, true);
     assert.equal(a.nodeEncryption, null);
@@ -26,71 +26,104 @@ describe('parseVerifierArgs', () => {
 
   it('reads every flag, in "--flag value" and "--flag=value" forms', () => {
     const a = parseVerifierArgs([
-      '--mode=wireguard', '--namespace', 'cilium', '--cilium-version', 'v1.20.2', '--kubeconfig', '/tmp/kc', '--context=kind-e2e',
-      '--timeout', '90', '--wire-check', 'off', '--node-encryption', 'true', '--strict-mode=false', '--poll-interval', '0.5',
-      '--workload-image', 'mirror/busybox:1', '--capture-image=mirror/netshoot:1', '--concurrency', '64', '--report-file=/tmp/r.json',
+      "--mode=wireguard",
+      "--namespace",
+      "cilium",
+      "--cilium-version",
+      "v1.20.2",
+      "--kubeconfig",
+      "/tmp/kc",
+      "--context=kind-e2e",
+      "--timeout",
+      "90",
+      "--wire-check",
+      "off",
+      "--node-encryption",
+      "true",
+      "--strict-mode=false",
+      "--poll-interval",
+      "0.5",
+      "--workload-image",
+      "mirror/busybox:1",
+      "--capture-image=mirror/netshoot:1",
+      "--concurrency",
+      "64",
+      "--report-file=/tmp/r.json",
     ]);
     assert.equal(a.concurrency, 64);
-    assert.equal(a.reportFile, '/tmp/r.json');
-    assert.equal(a.mode, 'wireguard');
-    assert.equal(a.ciliumVersion.text, '1.20.2');
-    assert.equal(a.kubeconfig, '/tmp/kc');
-    assert.equal(a.context, 'kind-e2e');
+    assert.equal(a.reportFile, "/tmp/r.json");
+    assert.equal(a.mode, "wireguard");
+    assert.equal(a.ciliumVersion.text, "1.20.2");
+    assert.equal(a.kubeconfig, "/tmp/kc");
+    assert.equal(a.context, "kind-e2e");
     assert.equal(a.timeoutSeconds, 90);
     assert.equal(a.wireCheck, false);
     assert.equal(a.nodeEncryption, true);
     assert.equal(a.strictMode, false);
     assert.equal(a.pollIntervalSeconds, 0.5);
-    assert.equal(a.workloadImage, 'mirror/busybox:1');
-    assert.equal(a.captureImage, 'mirror/netshoot:1');
+    assert.equal(a.workloadImage, "mirror/busybox:1");
+    assert.equal(a.captureImage, "mirror/netshoot:1");
   });
 
-  it('names the flag and the allowed values in every error', () => {
+  it("names the flag and the allowed values in every error", () => {
     const cases: Array<[string[], RegExp]> = [
-      [['--namespace', 'x', '--cilium-version', '1.18.0'], /--mode is required/],
-      [[...base.slice(2), '--mode', 'ipsec-gcm'], /--mode must be one of ipsec, wireguard; got "ipsec-gcm"/],
-      [[...base, '--wire-check', 'yes'], /--wire-check must be one of on, off; got "yes"/],
-      [[...base, '--node-encryption', '1'], /--node-encryption must be one of true, false/],
-      [[...base, '--strict-mode', 'TRUE'], /--strict-mode must be one of true, false/],
-      [[...base, '--timeout', '0'], /--timeout must be a number of seconds from 1 to 86400/],
-      [[...base, '--timeout', '10m'], /--timeout must be a number of seconds/],
-      [['--mode', 'ipsec', '--namespace', 'kube-system', '--cilium-version', '1.15.3'], /--cilium-version: Cilium 1\.15\.3 is not supported; supported: 1\.16\.x to 1\.20\.x/],
-      [['--mode', 'ipsec', '--namespace', 'kube-system', '--cilium-version', 'latest'], /--cilium-version: must be an exact chart version/],
-      [['--mode', 'ipsec', '--namespace', 'Kube_System', '--cilium-version', '1.18.0'], /--namespace must be a Kubernetes namespace name/],
-      [[...base, '--stack', 'dev'], /--stack is expanded before the flags are read/],
-      [[...base, 'extra'], /Unexpected argument 'extra'/],
-      [[...base, '--mode', 'ipsec'], /--mode given more than once/],
-      [[...base, '--kubeconfig'], /Option '--kubeconfig <value>' argument missing/],
-      [[...base, '--context', '--timeout', '3'], /Option '--context' argument is ambiguous/],
-      [[...base, '--bogus'], /Unknown option '--bogus'/],
-      [[...base, '--concurrency', '0'], /--concurrency must be a whole number from 1 to 256; got "0"/],
-      [[...base, '--concurrency', '1.5'], /--concurrency must be a whole number from 1 to 256/],
-      [[...base, '--report-file', ''], /--report-file needs a value/],
-      [[...base, '--help'], /--help is not a verification flag/],
-      [[...base, '--key-id', '0'], /--key-id must be a whole number from 1 to 15; got "0"/],
-      [[...base, '--key-id', '16'], /--key-id must be a whole number from 1 to 15/],
-      [[...base, '--key-id', '3+'], /--key-id must be a whole number from 1 to 15/],
-      [['--mode', 'wireguard', '--namespace', 'kube-system', '--cilium-version', '1.20.2', '--key-id', '1'], /--key-id is for IPsec only/],
+      [["--namespace", "x", "--cilium-version", "1.18.0"], /--mode is required/],
+      [[...base.slice(2), "--mode", "ipsec-gcm"], /--mode must be one of ipsec, wireguard; got "ipsec-gcm"/],
+      [[...base, "--wire-check", "yes"], /--wire-check must be one of on, off; got "yes"/],
+      [[...base, "--node-encryption", "1"], /--node-encryption must be one of true, false/],
+      [[...base, "--strict-mode", "TRUE"], /--strict-mode must be one of true, false/],
+      [[...base, "--timeout", "0"], /--timeout must be a number of seconds from 1 to 86400/],
+      [[...base, "--timeout", "10m"], /--timeout must be a number of seconds/],
+      [
+        ["--mode", "ipsec", "--namespace", "kube-system", "--cilium-version", "1.15.3"],
+        /--cilium-version: Cilium 1\.15\.3 is not supported; supported: 1\.16\.x to 1\.20\.x/,
+      ],
+      [["--mode", "ipsec", "--namespace", "kube-system", "--cilium-version", "latest"], /--cilium-version: must be an exact chart version/],
+      [["--mode", "ipsec", "--namespace", "Kube_System", "--cilium-version", "1.18.0"], /--namespace must be a Kubernetes namespace name/],
+      [[...base, "--stack", "dev"], /--stack is expanded before the flags are read/],
+      [[...base, "extra"], /Unexpected argument 'extra'/],
+      [[...base, "--mode", "ipsec"], /--mode given more than once/],
+      [[...base, "--kubeconfig"], /Option '--kubeconfig <value>' argument missing/],
+      [[...base, "--context", "--timeout", "3"], /Option '--context' argument is ambiguous/],
+      [[...base, "--bogus"], /Unknown option '--bogus'/],
+      [[...base, "--concurrency", "0"], /--concurrency must be a whole number from 1 to 256; got "0"/],
+      [[...base, "--concurrency", "1.5"], /--concurrency must be a whole number from 1 to 256/],
+      [[...base, "--report-file", ""], /--report-file needs a value/],
+      [[...base, "--help"], /--help is not a verification flag/],
+      [[...base, "--key-id", "0"], /--key-id must be a whole number from 1 to 15; got "0"/],
+      [[...base, "--key-id", "16"], /--key-id must be a whole number from 1 to 15/],
+      [[...base, "--key-id", "3+"], /--key-id must be a whole number from 1 to 15/],
+      [["--mode", "wireguard", "--namespace", "kube-system", "--cilium-version", "1.20.2", "--key-id", "1"], /--key-id is for IPsec only/],
     ];
     for (const [argv, re] of cases) {
-      assert.throws(() => parseVerifierArgs(argv), (e: unknown) => e instanceof ArgsError && re.test(e.message), argv.join(' '));
+      assert.throws(
+        () => parseVerifierArgs(argv),
+        (e: unknown) => e instanceof ArgsError && re.test(e.message),
+        argv.join(" "),
+      );
     }
   });
 
-  it('--key-id: the key ids Cilium accepts, 1 to 15 (linux_defaults.go IPsecMaxKeyVersion)', () => {
-    for (const id of [1, 7, 15]) assert.equal(parseVerifierArgs([...base, '--key-id', String(id)]).keyId, id);
+  it("--key-id: the key ids Cilium accepts, 1 to 15 (linux_defaults.go IPsecMaxKeyVersion)", () => {
+    for (const id of [1, 7, 15]) assert.equal(parseVerifierArgs([...base, "--key-id", String(id)]).keyId, id);
   });
 
-  it('--help and -h are read by the flag parser, alone or among other flags', () => {
-    for (const argv of [['--help'], ['-h'], [...base, '-h']]) assert.equal(parseFlags(argv).help, true);
+  it("--help and -h are read by the flag parser, alone or among other flags", () => {
+    for (const argv of [["--help"], ["-h"], [...base, "-h"]]) assert.equal(parseFlags(argv).help, true);
     assert.equal(parseFlags(base).help, undefined);
   });
 
-  it('property: any other --mode value is refused naming the allowed ones', () => {
+  it("property: any other --mode value is refused naming the allowed ones", () => {
     fc.assert(
-      fc.property(fc.string({ minLength: 1 }).filter((s) => s !== 'ipsec' && s !== 'wireguard' && !s.startsWith('-')), (mode) => {
-        assert.throws(() => parseVerifierArgs(['--mode', mode, '--namespace', 'kube-system', '--cilium-version', '1.18.0']), /--mode must be one of ipsec, wireguard/);
-      }),
+      fc.property(
+        fc.string({ minLength: 1 }).filter((s) => s !== "ipsec" && s !== "wireguard" && !s.startsWith("-")),
+        (mode) => {
+          assert.throws(
+            () => parseVerifierArgs(["--mode", mode, "--namespace", "kube-system", "--cilium-version", "1.18.0"]),
+            /--mode must be one of ipsec, wireguard/,
+          );
+        },
+      ),
     );
   });
 });

@@ -1,14 +1,14 @@
-import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { parse } from 'yaml';
-import { kubeconfigForContext } from '../../../verifier/kubectl';
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { parse } from "yaml";
+import { kubeconfigForContext } from "../../../verifier/kubectl";
 
-const dir = mkdtempSync(join(tmpdir(), 'kubectl-context-'));
+const dir = mkdtempSync(join(tmpdir(), "kubectl-context-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const kubeconfig = join(dir, 'config');
+const kubeconfig = join(dir, "config");
 writeFileSync(
   kubeconfig,
   `apiVersion: v1
@@ -25,16 +25,19 @@ current-context: one
 `,
 );
 
-describe('kubectl context', () => {
-  it('becomes the current-context of a private copy of the kubeconfig, so it is never a kubectl argument', () => {
-    const file = kubeconfigForContext({ kubeconfig, context: 'secret ctx' });
-    const doc = parse(readFileSync(file, 'utf8'));
-    assert.equal(doc['current-context'], 'secret ctx');
-    assert.equal(doc.clusters.length, 2, 'the whole kubeconfig is kept');
+describe("kubectl context", () => {
+  it("becomes the current-context of a private copy of the kubeconfig, so it is never a kubectl argument", () => {
+    const file = kubeconfigForContext({ kubeconfig, context: "secret ctx" });
+    const doc = parse(readFileSync(file, "utf8"));
+    assert.equal(doc["current-context"], "secret ctx");
+    assert.equal(doc.clusters.length, 2, "the whole kubeconfig is kept");
     assert.equal(statSync(file).mode & 0o777, 0o600);
   });
 
-  it('refuses a context the kubeconfig does not have, without naming it', () => {
-    assert.throws(() => kubeconfigForContext({ kubeconfig, context: 'ctx-that-is-not-there' }), (e: Error) => !e.message.includes('ctx-that-is-not-there') && /no such context/.test(e.message));
+  it("refuses a context the kubeconfig does not have, without naming it", () => {
+    assert.throws(
+      () => kubeconfigForContext({ kubeconfig, context: "ctx-that-is-not-there" }),
+      (e: Error) => !e.message.includes("ctx-that-is-not-there") && /no such context/.test(e.message),
+    );
   });
 });

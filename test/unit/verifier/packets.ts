@@ -1,6 +1,6 @@
 // Builds frames and capture files byte by byte, so the classifier is tested against bytes whose
 // every field the test chose, not against a decoder's idea of them.
-import { parseIp } from '../../../verifier/ip';
+import { parseIp } from "../../../verifier/ip";
 
 export type Bytes = Uint8Array;
 
@@ -56,7 +56,7 @@ export function udp(sport: number, dport: number, payload: Bytes): Bytes {
   return concat(be16(sport), be16(dport), be16(8 + payload.length), be16(0), payload);
 }
 
-export function tcp(sport: number, dport: number, payload: Bytes = new TextEncoder().encode('GET /hostname HTTP/1.1\r\n\r\n')): Bytes {
+export function tcp(sport: number, dport: number, payload: Bytes = new TextEncoder().encode("GET /hostname HTTP/1.1\r\n\r\n")): Bytes {
   return concat(be16(sport), be16(dport), be32(1), be32(0), Uint8Array.of(0x50, 0x18), be16(502), be16(0), be16(0), payload);
 }
 
@@ -101,7 +101,7 @@ export function pcap(frames: Bytes[], linktype = 1, opts: { bigEndian?: boolean;
 
 export interface NgPacket {
   data: Bytes;
-  direction?: 'in' | 'out';
+  direction?: "in" | "out";
   iface?: number;
 }
 
@@ -117,9 +117,7 @@ export function pcapng(packets: NgPacket[], linktypes: number[] = [1]): Bytes {
   const shb = block(0x0a0d0d0a, concat(le32(0x1a2b3c4d), le16(1), le16(0), fill(0xff, 8)));
   const idbs = linktypes.map((lt) => block(1, concat(le16(lt), le16(0), le32(262144))));
   const epbs = packets.map((p) => {
-    const opts = p.direction
-      ? concat(le16(2), le16(4), le32(p.direction === 'in' ? 1 : 2), le16(0), le16(0))
-      : new Uint8Array(0);
+    const opts = p.direction ? concat(le16(2), le16(4), le32(p.direction === "in" ? 1 : 2), le16(0), le16(0)) : new Uint8Array(0);
     return block(6, concat(le32(p.iface ?? 0), le32(0), le32(0), le32(p.data.length), le32(p.data.length), pad4(p.data), opts));
   });
   return concat(shb, ...idbs, ...epbs);
