@@ -6,11 +6,9 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseKeyLine } from "../../encryption/keyLine";
-import { chartPath, exists, helm, kubectl, kubectlJson, livePsk, newStack, PROJECT_DIR, stackConfig, type TestStack } from "./harness";
+import { backendText, chartPath, exists, helm, kubectl, kubectlJson, livePsk, newStack, PROJECT_DIR, stackConfig, type TestStack } from "./harness";
 
 /** A value users could keep in their Helm values (a TLS key the chart ignores while hubble.tls.auto is on). */
 const USER_SECRET = `user-secret-${randomBytes(12).toString("hex")}`;
@@ -42,21 +40,6 @@ const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")
 function withoutOurs(values: Record<string, any>): Record<string, any> {
   const { encryption: _e, rollOutCiliumPods: _r, ...rest } = values;
   return rest;
-}
-
-/** Every file under the local backend: state, history, backups. */
-function backendText(): string {
-  const root = (process.env.PULUMI_BACKEND_URL ?? "").replace(/^file:\/\//, "");
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const f of readdirSync(dir)) {
-      const p = join(dir, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(readFileSync(p, "latin1"));
-    }
-  };
-  walk(root);
-  return out.join("\n");
 }
 
 function createKeySecret(namespace: string, line: string): void {

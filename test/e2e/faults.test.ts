@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -15,7 +15,7 @@ import { type EngineEvent, LocalWorkspace, type UpResult } from "@pulumi/pulumi/
 import { parse, stringify } from "yaml";
 import { PROJECT } from "../../config/settings";
 import { parseKeyLine } from "../../encryption/keyLine";
-import { agentCalls, clearAgentFaults, kubeconfig, livePsk, newStack, PROJECT_DIR, stackConfig, type TestStack } from "./harness";
+import { agentCalls, backendText, clearAgentFaults, kubeconfig, livePsk, newStack, PROJECT_DIR, stackConfig, type TestStack } from "./harness";
 
 const NAMESPACE = "ns-faults";
 const SECRET_TYPE = "kubernetes:core/v1:Secret";
@@ -136,21 +136,6 @@ async function assertConverged(result: UpResult, keyId: number, uid: string): Pr
   assert.equal(parseKeyLine(live.line).keyId, keyId);
   assert.deepEqual(await pendingOperations(), []);
   await t.stack.preview({ color: "never", expectNoChanges: true, onEvent: record });
-}
-
-/** Every file under the local backend: state, history, backups, locks. */
-function backendText(): string {
-  const root = required("PULUMI_BACKEND_URL").replace(/^file:\/\//, "");
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const f of readdirSync(dir)) {
-      const p = join(dir, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(readFileSync(p, "latin1"));
-    }
-  };
-  walk(root);
-  return out.join("\n");
 }
 
 /** Finds the running verifier of this file's stack and kills it; resolves with its pid. */

@@ -5,7 +5,7 @@
  * a missing piece is an error.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { type EngineEvent, LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
@@ -145,6 +145,20 @@ export async function newStack(label: string, config: Record<string, unknown>): 
   };
   t.setConfig(config);
   return t;
+}
+
+/** Every file under the local state backend (state, history, backups, locks), for leak checks. */
+export function backendText(): string {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const f of readdirSync(dir)) {
+      const p = join(dir, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push(readFileSync(p, "latin1"));
+    }
+  };
+  walk(required("PULUMI_BACKEND_URL").replace(/^file:\/\//, ""));
+  return out.join("\n");
 }
 
 /** The PSK as the cluster holds it (the test's own copy, for leak checks; never printed). */

@@ -4,13 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseKeyLine } from "../../encryption/keyLine";
 import {
   agentCalls,
   agentFault,
+  backendText,
   clearAgentFaults,
   exists,
   helmReleaseValues,
@@ -25,21 +24,6 @@ import {
 // A short rotation window, so that the verifier's wait for the old key's states to go (the agents'
 // reclaimer runs every minute) fits the test; the default 5m is what production uses.
 const ipsec = (keyId: number) => ({ type: "ipsec", ipsec: { keyId, keyRotationDuration: "20s" } });
-
-/** Every file under the local backend: state, history, backups. */
-function backendText(): string {
-  const root = (process.env.PULUMI_BACKEND_URL ?? "").replace(/^file:\/\//, "");
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const f of readdirSync(dir)) {
-      const p = join(dir, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(readFileSync(p, "latin1"));
-    }
-  };
-  walk(root);
-  return out.join("\n");
-}
 
 /** Operations that change something; "read" is the stack's reference to its own last outputs. */
 function changes(ops: Record<string, number> | undefined): Record<string, number> {
