@@ -7,40 +7,9 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { atLeast, requireCiliumVersion } from "../../../encryption/ciliumVersion";
 import { agentErrorMessage, parseAgentStatus, parseEncryptStatus } from "../../../verifier/agentStatus";
+import { XFRM_STAT_FIELDS } from "../../sim/agent/render";
 import { type AgentState, agentOutput, FIXTURES, loadManifest, type Manifest, scenarioNames } from "./scenarios";
 
-// github.com/prometheus/procfs net_xfrm.go XfrmStat (v0.15.1 in Cilium 1.16 to v0.20.1 in 1.20):
-// cilium-dbg reports its non-zero fields by name.
-const XFRM_STAT_FIELDS = [
-  "XfrmInError",
-  "XfrmInBufferError",
-  "XfrmInHdrError",
-  "XfrmInNoStates",
-  "XfrmInStateProtoError",
-  "XfrmInStateModeError",
-  "XfrmInStateSeqError",
-  "XfrmInStateExpired",
-  "XfrmInStateMismatch",
-  "XfrmInStateInvalid",
-  "XfrmInTmplMismatch",
-  "XfrmInNoPols",
-  "XfrmInPolBlock",
-  "XfrmInPolError",
-  "XfrmOutError",
-  "XfrmOutBundleGenError",
-  "XfrmOutBundleCheckError",
-  "XfrmOutNoStates",
-  "XfrmOutStateProtoError",
-  "XfrmOutStateModeError",
-  "XfrmOutStateSeqError",
-  "XfrmOutStateExpired",
-  "XfrmOutPolBlock",
-  "XfrmOutPolDead",
-  "XfrmOutPolError",
-  "XfrmFwdHdrError",
-  "XfrmOutStateInvalid",
-  "XfrmAcquireError",
-];
 // The versions generate.sh builds the generator for: the newest patch of each supported minor.
 const GENERATED_VERSIONS = /^versions=\(([^)]*)\)$/m.exec(readFileSync(join(FIXTURES, "generator/generate.sh"), "utf8"))![1]!.split(" ");
 const SOCKET_ERROR = 'Get "http://localhost/v1/healthz": dial unix /var/run/cilium/cilium.sock: connect: no such file or directory';
@@ -105,7 +74,7 @@ function checkEncryptStatus(m: Manifest, node: string, read: number, s: AgentSta
       },
       where,
     );
-    for (const name of Object.keys(xfrm)) assert.ok(XFRM_STAT_FIELDS.includes(name), `${where}: ${name} is no XfrmStat field`);
+    for (const name of Object.keys(xfrm)) assert.ok((XFRM_STAT_FIELDS as readonly string[]).includes(name), `${where}: ${name} is no XfrmStat field`);
   }
   const wgShown = minor < 19 ? s.mode === "Wireguard" : s.wireguard !== undefined;
   assert.deepEqual(st.wireguard, wgShown ? { interfaces: [{ name: "cilium_wg0", peerCount: s.wireguard!.peers }], nodeEncryption: null } : null, where);
