@@ -40,7 +40,7 @@ export function decodeStorageSecret(secret: StorageSecret): HelmRelease {
   const where = `Helm release record ${secret.metadata.namespace ?? ""}/${secret.metadata.name}`;
   const data = secret.data?.release;
   if (typeof data !== "string") throw new HelmRecordError(`${where} has no data.release`);
-  let record: any;
+  let record: unknown;
   try {
     let bytes = Buffer.from(Buffer.from(data, "base64").toString("utf8"), "base64");
     // Releases stored before Helm compressed them are plain JSON (helm v3.18.6 util.go decodeRelease).
@@ -49,20 +49,31 @@ export function decodeStorageSecret(secret: StorageSecret): HelmRelease {
   } catch {
     throw new HelmRecordError(`${where} is not a Helm v3 release (base64, gzip, JSON)`);
   }
-  const meta = record?.chart?.metadata;
-  if (typeof record?.name !== "string" || typeof record?.version !== "number" || typeof meta?.version !== "string") {
+  const meta = field(field(record, "chart"), "metadata");
+  const name = field(record, "name");
+  const revision = field(record, "version");
+  const chartVersion = field(meta, "version");
+  if (typeof name !== "string" || typeof revision !== "number" || typeof chartVersion !== "string") {
     throw new HelmRecordError(`${where} lacks the release name, revision or chart version`);
   }
-  const config = record.config;
+  const namespace = field(record, "namespace");
+  const status = field(field(record, "info"), "status");
+  const chartName = field(meta, "name");
+  const config = field(record, "config");
   return {
-    name: record.name,
-    namespace: typeof record.namespace === "string" ? record.namespace : (secret.metadata.namespace ?? ""),
-    revision: record.version,
-    status: typeof record.info?.status === "string" ? record.info.status : "unknown",
-    chartName: typeof meta.name === "string" ? meta.name : "",
-    chartVersion: meta.version,
+    name,
+    namespace: typeof namespace === "string" ? namespace : (secret.metadata.namespace ?? ""),
+    revision,
+    status: typeof status === "string" ? status : "unknown",
+    chartName: typeof chartName === "string" ? chartName : "",
+    chartVersion,
     config: config !== null && typeof config === "object" && !Array.isArray(config) ? (config as Values) : {},
   };
+}
+
+/** A property of parsed JSON of unknown shape; undefined when `o` is not an object. */
+function field(o: unknown, key: string): unknown {
+  return o !== null && typeof o === "object" ? (o as Record<string, unknown>)[key] : undefined;
 }
 
 /**

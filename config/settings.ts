@@ -197,6 +197,7 @@ const schema = strict({
   cluster: strict({
     kubeconfig: text.optional(),
     context: notFlag
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what a context name must not hold
       .refine((v) => !/[\x00-\x1f\x7f]/.test(v), { error: (iss) => `must be a kubeconfig context name (no control characters), ${got(iss.input)}` })
       .optional(),
   }).default({}),

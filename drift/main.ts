@@ -34,9 +34,8 @@ export class UsageError extends Error {
 export type DriftCommand = { help: true } | ({ help: false } & Omit<DriftOptions, "projectDir">);
 
 export function parseDriftArgs(argv: readonly string[]): DriftCommand {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const { values } = asUsageError(() =>
+    parseArgs({
       args: [...argv],
       strict: true,
       allowPositionals: false,
@@ -46,13 +45,20 @@ export function parseDriftArgs(argv: readonly string[]): DriftCommand {
         verify: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+    }),
+  );
   if (values.help) return { help: true };
   if (values.stack === undefined || values.stack.trim() === "") throw new UsageError("--stack <name> is required");
   return { help: false, stack: values.stack, json: values.json, verify: values.verify };
+}
+
+/** parseArgs' own errors (an unknown flag, a missing value) are the user's: reported with the usage. */
+function asUsageError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 /** The engine's own error lines, without the CLI's usage noise. */

@@ -25,7 +25,9 @@ export function encryptionAgentOptions(version: CiliumVersion): Set<string> {
     "wireguard-persistent-keepalive",
     "encrypt-node",
   ]);
-  const add = (...names: string[]) => names.forEach((n) => options.add(n));
+  const add = (...names: string[]) => {
+    for (const n of names) options.add(n);
+  };
   // cilium v1.20.2 cilium-configmap.yaml no longer renders encrypt-interface or the encrypted overlay.
   if (version.minor <= 19) add("encrypt-interface", "enable-ipsec-encrypted-overlay");
   if (version.minor === 16) add("enable-wireguard-userspace-fallback");

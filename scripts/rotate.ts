@@ -40,20 +40,26 @@ export class UsageError extends Error {
 }
 
 export function parseRotateArgs(argv: readonly string[]): { help: true } | { help: false; stack: string } {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const { values } = asUsageError(() =>
+    parseArgs({
       args: [...argv],
       strict: true,
       allowPositionals: false,
       options: { stack: { type: "string" }, help: { type: "boolean", short: "h", default: false } },
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+    }),
+  );
   if (values.help) return { help: true };
   if (values.stack === undefined || values.stack.trim() === "") throw new UsageError("--stack <name> is required");
   return { help: false, stack: values.stack };
+}
+
+/** parseArgs' own errors (an unknown flag, a missing value) are the user's: reported with the usage. */
+function asUsageError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 function main(argv: string[]): number {

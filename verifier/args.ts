@@ -88,12 +88,7 @@ export type FlagValues = Partial<Record<Exclude<keyof typeof OPTIONS, "help">, s
 
 // node:util parseArgs, plus what it lets through: a flag given twice (it keeps the last one).
 export function parseFlags(argv: readonly string[]): FlagValues {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false, tokens: true });
-  } catch (e) {
-    throw new ArgsError((e as Error).message);
-  }
+  const parsed = asArgsError(() => parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false, tokens: true }));
   const seen = new Set<string>();
   for (const t of parsed.tokens) {
     if (t.kind !== "option") continue;
@@ -101,6 +96,15 @@ export function parseFlags(argv: readonly string[]): FlagValues {
     seen.add(t.name);
   }
   return parsed.values as FlagValues;
+}
+
+/** parseArgs' own errors (an unknown flag, a missing value) are the user's: reported as ArgsError. */
+function asArgsError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new ArgsError((e as Error).message);
+  }
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {

@@ -145,7 +145,8 @@ function sumXfrm(nodes: readonly NodeResult[]): Record<string, XfrmCounter & { n
   const out: Record<string, XfrmCounter & { nodes: number }> = {};
   for (const n of withIpsec) {
     for (const [name, c] of Object.entries(n.ipsec!.xfrm)) {
-      const o = (out[name] ??= { total: 0, growth: 0, nodes: 0 });
+      const o = out[name] ?? { total: 0, growth: 0, nodes: 0 };
+      out[name] = o;
       o.total += c.total;
       o.growth += c.growth;
       o.nodes += 1;

@@ -327,7 +327,7 @@ async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, nam
   const listening = await Promise.all(captures.map((c) => c.waitForStderr(/listening on/, 60_000)));
   const notListening = listening.flatMap((ok, i) => (ok ? [] : [sides[i]!.node.name]));
   if (notListening.length > 0) {
-    captures.forEach((c) => c.kill());
+    for (const c of captures) c.kill();
     const why = await Promise.all(captures.map((c) => c.done));
     return failAll(`tcpdump did not start on ${notListening.join(", ")}: ${why.map(describeFailure).join("; ")}`, devs);
   }

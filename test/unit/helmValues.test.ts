@@ -81,7 +81,11 @@ describe("user values", () => {
         const user: Values = {};
         const parts = path.split(".");
         let node = user;
-        for (const p of parts.slice(0, -1)) node = (node[p] = {}) as Values;
+        for (const p of parts.slice(0, -1)) {
+          const child: Values = {};
+          node[p] = child;
+          node = child;
+        }
         node[parts.at(-1)!] = other;
         const problems = userValueProblems(ver, ours, user);
         assert.ok(

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { buildKeyLine, IPSEC_ALGORITHM_NAMES, type IpsecAlgorithm, KeyLineError, nextKeyId, parseKeyLine, pskBytes } from "../../encryption/keyLine";
+import {
+  buildKeyLine,
+  IPSEC_ALGORITHM_NAMES,
+  type IpsecAlgorithm,
+  type KeyLine,
+  KeyLineError,
+  nextKeyId,
+  parseKeyLine,
+  pskBytes,
+} from "../../encryption/keyLine";
 
 const keyId = fc.integer({ min: 1, max: 15 });
 const algorithm = fc.constantFrom(...IPSEC_ALGORITHM_NAMES);
@@ -107,7 +116,7 @@ describe("key line", () => {
         const line = buildKeyLine(id, alg, hex);
         const i = at % line.length;
         const mutated = line.slice(0, i) + ch + line.slice(i + 1);
-        let parsed;
+        let parsed: KeyLine;
         try {
           parsed = parseKeyLine(mutated);
         } catch (e) {
@@ -128,7 +137,10 @@ describe("key id rotation", () => {
         assert.equal(next, id === 15 ? 1 : id + 1);
         const seen = new Set<number>();
         let k = id;
-        for (let i = 0; i < 15; i++) seen.add((k = nextKeyId(k)));
+        for (let i = 0; i < 15; i++) {
+          k = nextKeyId(k);
+          seen.add(k);
+        }
         assert.equal(seen.size, 15);
       }),
     );

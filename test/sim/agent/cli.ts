@@ -11,11 +11,11 @@ export function parseArgs(argv: string[]): Command {
   let output = "";
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    let m: RegExpExecArray | null;
+    const inline = /^(?:--output=|-o=?)(.*)$/s.exec(a);
     if (a === "-o" || a === "--output") {
       if (i + 1 >= argv.length) return { error: `flag needs an argument: ${a === "-o" ? "'o' in -o" : "--output"}` };
       output = argv[++i]!;
-    } else if ((m = /^(?:--output=|-o=?)(.*)$/s.exec(a))) output = m[1]!;
+    } else if (inline) output = inline[1]!;
     else if (a === "-D" || a === "--debug") continue;
     else if (a.startsWith("-")) return { error: `flag not simulated: ${a}` };
     else words.push(a);

@@ -37,7 +37,7 @@ test("tabwrite pads every cell of a column to the same width", () => {
         .split("\n")
         .slice(0, -1);
       const width = Math.max(2, ...rows.map(([a]) => [...a].length + 3));
-      out.forEach((line, i) => assert.equal(line, padRight(rows[i]![0], width) + rows[i]![1]));
+      for (const [i, line] of out.entries()) assert.equal(line, padRight(rows[i]![0], width) + rows[i]![1]);
     }),
   );
 });

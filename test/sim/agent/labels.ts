@@ -24,19 +24,24 @@ export function parseSelector(s: string): Requirement[] | undefined {
   parts.push(cur);
   if (s.trim() === "") return [];
   for (const raw of parts) {
-    const p = raw.trim();
-    let m: RegExpExecArray | null;
-    if ((m = /^!\s*([\w./-]+)$/.exec(p))) reqs.push({ op: "!", key: m[1]! });
-    else if ((m = /^([\w./-]+)\s*(==|=|!=)\s*([\w.-]*)$/.exec(p))) {
-      reqs.push({ op: m[2] === "!=" ? "notin" : "in", key: m[1]!, values: [m[3]!] });
-    } else if ((m = /^([\w./-]+)\s+(in|notin)\s*\(([^)]*)\)$/.exec(p))) {
-      reqs.push({ op: m[2] as "in" | "notin", key: m[1]!, values: m[3]!.split(",").map((v) => v.trim()) });
-    } else if ((m = /^([\w./-]+)\s*([<>])\s*(-?\d+)$/.exec(p))) {
-      reqs.push({ op: m[2] === ">" ? "gt" : "lt", key: m[1]!, value: Number(m[3]) });
-    } else if ((m = /^([\w./-]+)$/.exec(p))) reqs.push({ op: "exists", key: m[1]! });
-    else return undefined;
+    const r = requirement(raw.trim());
+    if (r === undefined) return undefined;
+    reqs.push(r);
   }
   return reqs;
+}
+
+function requirement(p: string): Requirement | undefined {
+  const not = /^!\s*([\w./-]+)$/.exec(p);
+  if (not) return { op: "!", key: not[1]! };
+  const eq = /^([\w./-]+)\s*(==|=|!=)\s*([\w.-]*)$/.exec(p);
+  if (eq) return { op: eq[2] === "!=" ? "notin" : "in", key: eq[1]!, values: [eq[3]!] };
+  const set = /^([\w./-]+)\s+(in|notin)\s*\(([^)]*)\)$/.exec(p);
+  if (set) return { op: set[2] as "in" | "notin", key: set[1]!, values: set[3]!.split(",").map((v) => v.trim()) };
+  const cmp = /^([\w./-]+)\s*([<>])\s*(-?\d+)$/.exec(p);
+  if (cmp) return { op: cmp[2] === ">" ? "gt" : "lt", key: cmp[1]!, value: Number(cmp[3]) };
+  const exists = /^([\w./-]+)$/.exec(p);
+  return exists ? { op: "exists", key: exists[1]! } : undefined;
 }
 
 export function matches(reqs: Requirement[], labels: Record<string, string>): boolean {
@@ -51,8 +56,7 @@ export function matches(reqs: Requirement[], labels: Record<string, string>): bo
         return v !== undefined && r.values.includes(v);
       case "notin":
         return v === undefined || !r.values.includes(v);
-      case "gt":
-      case "lt": {
+      default: {
         const n = v === undefined ? NaN : Number(v);
         if (!Number.isInteger(n)) return false;
         return r.op === "gt" ? n > r.value : n < r.value;

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { familyOf, parseAddr, pcapHeader, pcapRecord } from "./bytes";
-import { compileFilter, FilterSyntaxError } from "./filter";
+import { compileFilter, type Filter, FilterSyntaxError } from "./filter";
 import { capture, type Flow, flowCompletes, NIC, ownerOf } from "./model";
 import { captureDir, type KubePod, loadState, podIPs, readFlows, readPod, recordFlows, type SimEnv, simEnv } from "./world";
 
@@ -114,7 +114,7 @@ async function tcpdump(env: SimEnv, argv: readonly string[]): Promise<number> {
   const args = parseTcpdump(argv);
   if (args instanceof Exit) throw args;
   if (args.device !== NIC) throw new Exit(1, `tcpdump: ${args.device || "any"}: No such device exists\n(SIOCGIFHWADDR: No such device)\n`);
-  let filter;
+  let filter: Filter;
   try {
     filter = compileFilter(args.filter);
   } catch (e) {

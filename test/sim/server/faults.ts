@@ -1,6 +1,6 @@
 // Faults injected per node: STATE_DIR/faults/<node>.json (test/sim/README.md "Faults"). A file
 // takes effect when written (its mtime is the fault's start); removing it ends the fault.
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, type Stats, statSync } from "node:fs";
 import { join } from "node:path";
 import type { NodeFaults, XfrmFault } from "../agent/model";
 import { XFRM_STAT_FIELDS } from "../agent/render";
@@ -101,7 +101,7 @@ export class FaultDir {
     const next = new Map<string, { stamp: string; faults: NodeFaults | Error }>();
     for (const name of names.sort()) {
       const path = join(this.dir, name);
-      let st;
+      let st: Stats;
       try {
         st = statSync(path);
       } catch {

@@ -91,7 +91,10 @@ export class CiliumNodePublisher {
         if (v === undefined || !v.reachable) continue;
         if (!(await this.ensureCrd(remote.run.pod.minor))) return;
         let boot = this.bootIds.get(name);
-        if (boot === undefined) this.bootIds.set(name, (boot = randomUUID()));
+        if (boot === undefined) {
+          boot = randomUUID();
+          this.bootIds.set(name, boot);
+        }
         const obj = ciliumNodeFor(remote.node, v, boot);
         const body = JSON.stringify(obj);
         if (this.applied.get(name) === body) continue;

@@ -167,7 +167,10 @@ export class Store {
 
   secretEvent(e: WatchEvent): void {
     const key = `${e.object.metadata.namespace}/${e.object.metadata.name}`;
-    if (e.type === "DELETED") return this.secretGone(key);
+    if (e.type === "DELETED") {
+      this.secretGone(key);
+      return;
+    }
     const data = (e.object.data as Record<string, string> | undefined) ?? {};
     // Change detection without keeping the values.
     const digest = createHash("sha256")

@@ -11,7 +11,9 @@ import { calls, type FakeOptions, prepareFakeCluster } from "./fakeCluster";
 const ROOT = join(__dirname, "../../..");
 const FAKE_KUBECTL_DIR = join(__dirname, "fake-kubectl");
 const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 function cli(argv: string[], scenario = "ipsec-1.18-healthy", fake: FakeOptions = {}) {
   const dir = mkdtempSync(join(tmpdir(), "verifier-cli-"));

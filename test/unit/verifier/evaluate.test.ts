@@ -358,7 +358,7 @@ describe("the key id a node announces (--key-id)", () => {
     fc.assert(
       fc.property(lists, (ls) => {
         let since = new Map<string, number>();
-        ls.forEach((l, i) => (since = keyIdSince(since, new Map(Object.entries(l)), 2, i * 10)));
+        for (const [i, l] of ls.entries()) since = keyIdSince(since, new Map(Object.entries(l)), 2, i * 10);
         for (const node of ["a", "b", "c"]) {
           let first: number | undefined;
           for (let i = ls.length - 1; i >= 0 && ls[i]![node] === 2; i--) first = i * 10;

@@ -11,7 +11,9 @@ import { calls, ciliumNodeLists, type FakeOptions, handleKubectl, prepareFakeClu
 import { loadManifest, SCENARIO_KEY_ID, scenarioNames } from "./scenarios";
 
 const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 // Answers from the fake cluster, one event-loop turn later so concurrent callers interleave, and
 // records which agent was asked at which (fake) time.

@@ -9,7 +9,9 @@ import { CONTROL_MARKER } from "../../../verifier/wire";
 import { STANDIN } from "./scenarios";
 
 const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 function stateDir(scenario: string, files: Record<string, string> = {}): string {
   const d = mkdtempSync(join(tmpdir(), "standin-"));
