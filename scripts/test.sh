@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test tier: type check, unit tests under Pulumi mocks, and the end-to-end tests with the
-# real Pulumi engine and providers against a throwaway control plane on 127.0.0.1. Provides whatever
-# it needs itself (Node, npm packages, the offline toolchain); nothing is skipped for a missing tool.
+# Runs every test tier: type check, format and lint (Biome), unit tests under Pulumi mocks, and the
+# end-to-end tests with the real Pulumi engine and providers against a throwaway control plane on
+# 127.0.0.1. Provides whatever it needs itself (Node, npm packages, the offline toolchain); nothing is
+# skipped for a missing tool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -21,6 +22,9 @@ setup_pulumi "$work"
 
 step "type check"
 npx --no-install tsc --noEmit
+
+step "format and lint"
+npx --no-install biome ci .
 
 step "workflows lint"
 "$TOOLCHAIN_BIN/actionlint"
