@@ -75,7 +75,7 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
     child.stdout.on("data", (b: Buffer) => out.push(b));
     child.stderr.on("data", (b: Buffer) => {
       stderr += b.toString("utf8");
-      for (const w of waiters) w();
+      for (const w of [...waiters]) w();
     });
     const timer = setTimeout(() => {
       timedOut = true;
@@ -88,7 +88,7 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
       });
       child.on("close", (code) => {
         clearTimeout(timer);
-        for (const w of waiters) w();
+        for (const w of [...waiters]) w();
         resolve({ code, stdout: Buffer.concat(out), stderr, timedOut });
       });
     });
