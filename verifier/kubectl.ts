@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
+import { isKubeconfigContents } from "../config/settings";
 
 // The only place that starts processes. Always argv arrays (no shell), and nothing secret is
 // ever passed: the verifier reads no Secret.
@@ -39,30 +40,36 @@ export interface KubectlConfig {
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 
+/** A file only this user can read, removed when the verifier exits. */
+function privateFile(contents: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "cilium-encryption-verify-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "kubeconfig");
+  writeFileSync(file, contents, { mode: 0o600 });
+  return file;
+}
+
 /**
- * The kubeconfig the verifier's kubectl runs with, when a context is asked for. kubectl takes a
- * context only as --context, which every process listing on the machine shows, and a context name
- * can be secret config: so the context becomes the current-context of a private copy of the
- * kubeconfig (mode 600, removed when the verifier exits).
+ * The kubeconfig the verifier's kubectl runs with. Nothing of the connection goes on a command line,
+ * which every process listing on the machine shows: kubeconfig contents (inline config, as
+ * `verify --stack` may carry them) go into a private file, and a context, which kubectl takes only
+ * as --context, becomes the current-context of a private copy of the kubeconfig.
  */
-export function kubeconfigForContext(cfg: KubectlConfig): string {
-  const binary = cfg.binary ?? "kubectl";
-  const raw = execFileSync(binary, [...(cfg.kubeconfig ? [`--kubeconfig=${cfg.kubeconfig}`] : []), "config", "view", "--raw", "--flatten", "-o", "yaml"], {
+export function kubeconfigFor(cfg: KubectlConfig): string | null {
+  const path = cfg.kubeconfig && isKubeconfigContents(cfg.kubeconfig) ? privateFile(cfg.kubeconfig) : cfg.kubeconfig;
+  if (!cfg.context) return path;
+  const raw = execFileSync(cfg.binary ?? "kubectl", [...(path ? [`--kubeconfig=${path}`] : []), "config", "view", "--raw", "--flatten", "-o", "yaml"], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
   });
   const doc = (parse(raw) ?? {}) as { contexts?: Array<{ name?: string }>; "current-context"?: string };
   if (!(doc.contexts ?? []).some((c) => c.name === cfg.context)) throw new Error("the kubeconfig has no such context (see --context)");
-  doc["current-context"] = cfg.context!;
-  const dir = mkdtempSync(join(tmpdir(), "cilium-encryption-verify-"));
-  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, "kubeconfig");
-  writeFileSync(file, stringify(doc), { mode: 0o600 });
-  return file;
+  doc["current-context"] = cfg.context;
+  return privateFile(stringify(doc));
 }
 
 export function createKubectl(cfg: KubectlConfig): Kubectl {
-  const kubeconfig = cfg.context ? kubeconfigForContext(cfg) : cfg.kubeconfig;
+  const kubeconfig = kubeconfigFor(cfg);
   const global = kubeconfig ? [`--kubeconfig=${kubeconfig}`] : [];
   const binary = cfg.binary ?? "kubectl";
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { parse } from "yaml";
-import { kubeconfigForContext } from "../../../verifier/kubectl";
+import { kubeconfigFor } from "../../../verifier/kubectl";
 
 const dir = mkdtempSync(join(tmpdir(), "kubectl-context-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,16 +27,24 @@ current-context: one
 
 describe("kubectl context", () => {
   it("becomes the current-context of a private copy of the kubeconfig, so it is never a kubectl argument", () => {
-    const file = kubeconfigForContext({ kubeconfig, context: "secret ctx" });
+    const file = kubeconfigFor({ kubeconfig, context: "secret ctx" })!;
     const doc = parse(readFileSync(file, "utf8"));
     assert.equal(doc["current-context"], "secret ctx");
     assert.equal(doc.clusters.length, 2, "the whole kubeconfig is kept");
     assert.equal(statSync(file).mode & 0o777, 0o600);
   });
 
+  it("puts inline kubeconfig contents into a private file instead of a kubectl argument", () => {
+    const contents = readFileSync(kubeconfig, "utf8");
+    const file = kubeconfigFor({ kubeconfig: contents, context: null })!;
+    assert.notEqual(file, contents);
+    assert.equal(readFileSync(file, "utf8"), contents);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+  });
+
   it("refuses a context the kubeconfig does not have, without naming it", () => {
     assert.throws(
-      () => kubeconfigForContext({ kubeconfig, context: "ctx-that-is-not-there" }),
+      () => kubeconfigFor({ kubeconfig, context: "ctx-that-is-not-there" }),
       (e: Error) => !e.message.includes("ctx-that-is-not-there") && /no such context/.test(e.message),
     );
   });
