@@ -147,7 +147,17 @@ export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report>
       if (p.node && p.phase === "Running" && p.agentReady && !p.deleting) agentOf.set(p.node, p);
     }
     const withAgent = nodes.filter((n) => agentOf.has(n.name));
-    const { known, knownFrom, internalIps, keyIds } = await readKnownNodes(gate, cfg, withAgent, warnings, log);
+    // A ready agent has registered its CiliumNode (pkg/nodediscovery, before the agent reports ready),
+    // but right after a rollout the list read here can lag behind the pods: wait for it rather than
+    // expect keys and peers from a partial view of the cluster.
+    let knownNodes = await readKnownNodes(gate, cfg, withAgent, warnings, log);
+    const unlisted = () => withAgent.filter((n) => !knownNodes.known.some((k) => k.name === n.name)).map((n) => n.name);
+    while (knownNodes.knownFrom === "CiliumNode" && unlisted().length > 0 && deps.now() + args.pollIntervalSeconds * 1000 < deadline) {
+      log(`waiting for the CiliumNodes of ${unlisted().slice(0, 10).join(", ")}`);
+      await deps.sleep(args.pollIntervalSeconds * 1000);
+      knownNodes = await readKnownNodes(gate, cfg, withAgent, [], log);
+    }
+    const { known, knownFrom, internalIps, keyIds } = knownNodes;
     const announced = args.keyId === null ? null : { ids: keyIds, at: deps.now(), expected: args.keyId, keyWatcher: cfg.ipsecKeyWatcher };
     const stale =
       args.keyId !== null && keyIds !== null
