@@ -1,9 +1,12 @@
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import WebSocket from "ws";
 import { parse, stringify } from "yaml";
 import { isKubeconfigContents } from "../config/settings";
+import { EXEC_PROTOCOLS, execPath, execStatus, STREAM_ERROR, STREAM_STDERR, STREAM_STDOUT, upgradeRefusal } from "./podExec";
 
 // The only place that starts processes. Always argv arrays (no shell), and nothing secret is
 // ever passed: the verifier reads no Secret.
@@ -13,6 +16,8 @@ export interface KubectlResult {
   stdout: Buffer;
   stderr: string;
   timedOut: boolean;
+  // What ran: a kubectl process, or a command in a pod through the API (`exec`).
+  via?: "exec";
 }
 
 export interface RunOptions {
@@ -27,9 +32,19 @@ export interface BackgroundProcess {
   kill(): void;
 }
 
+export interface ExecTarget {
+  namespace: string;
+  pod: string;
+  container?: string;
+}
+
 export interface Kubectl {
   run(args: readonly string[], opts?: RunOptions): Promise<KubectlResult>;
   start(args: readonly string[], opts?: RunOptions): BackgroundProcess;
+  // A command in a pod, as `kubectl exec` runs it (exit code, stdout, stderr), without a kubectl
+  // process per command: at a thousand agents those processes were most of the verifier's time.
+  exec(target: ExecTarget, command: readonly string[], opts?: Omit<RunOptions, "input">): BackgroundProcess;
+  close(): void;
 }
 
 export interface KubectlConfig {
@@ -39,12 +54,17 @@ export interface KubectlConfig {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+const PROXY_START_MS = 30_000;
 
-/** A file only this user can read, removed when the verifier exits. */
-function privateFile(contents: string): string {
+/** A directory only this user can read, removed when the verifier exits. */
+function privateDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "cilium-encryption-verify-"));
   process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, "kubeconfig");
+  return dir;
+}
+
+function privateFile(contents: string): string {
+  const file = join(privateDir(), "kubeconfig");
   writeFileSync(file, contents, { mode: 0o600 });
   return file;
 }
@@ -68,22 +88,60 @@ export function kubeconfigFor(cfg: KubectlConfig): string | null {
   return privateFile(stringify(doc));
 }
 
+// What a process or an exec stream wrote, and who waits for its stderr.
+class Output {
+  private readonly out: Buffer[] = [];
+  stderr = "";
+  private ended = false;
+  private readonly waiters: Array<() => void> = [];
+
+  stdout(b: Buffer): void {
+    this.out.push(b);
+  }
+  err(text: string): void {
+    this.stderr += text;
+    this.wake();
+  }
+  end(code: number | null, timedOut: boolean, via?: "exec"): KubectlResult {
+    this.ended = true;
+    this.wake();
+    return { code, stdout: Buffer.concat(this.out), stderr: this.stderr, timedOut, ...(via ? { via } : {}) };
+  }
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+  waitForStderr(pattern: RegExp, timeoutMs: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const check = (): void => {
+        if (pattern.test(this.stderr)) finish(true);
+        else if (this.ended) finish(false);
+      };
+      const t = setTimeout(() => finish(false), timeoutMs);
+      const finish = (v: boolean): void => {
+        clearTimeout(t);
+        const i = this.waiters.indexOf(check);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(v);
+      };
+      this.waiters.push(check);
+      check();
+    });
+  }
+}
+
 export function createKubectl(cfg: KubectlConfig): Kubectl {
   const kubeconfig = kubeconfigFor(cfg);
   const global = kubeconfig ? [`--kubeconfig=${kubeconfig}`] : [];
   const binary = cfg.binary ?? "kubectl";
+  const children = new Set<ReturnType<typeof spawn>>();
 
   const start = (args: readonly string[], opts: RunOptions = {}): BackgroundProcess => {
     const child = spawn(binary, [...global, ...args], { shell: false, stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    let stderr = "";
+    children.add(child);
+    const output = new Output();
     let timedOut = false;
-    const waiters: Array<() => void> = [];
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => {
-      stderr += b.toString("utf8");
-      for (const w of [...waiters]) w();
-    });
+    child.stdout.on("data", (b: Buffer) => output.stdout(b));
+    child.stderr.on("data", (b: Buffer) => output.err(b.toString("utf8")));
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill("SIGTERM");
@@ -91,49 +149,156 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
     const done = new Promise<KubectlResult>((resolve) => {
       child.on("error", (e) => {
         clearTimeout(timer);
-        resolve({ code: null, stdout: Buffer.alloc(0), stderr: `cannot run ${binary}: ${e.message}`, timedOut: false });
+        children.delete(child);
+        output.err(`cannot run ${binary}: ${e.message}`);
+        resolve({ ...output.end(null, false), stdout: Buffer.alloc(0) });
       });
       child.on("close", (code) => {
         clearTimeout(timer);
-        for (const w of [...waiters]) w();
-        resolve({ code, stdout: Buffer.concat(out), stderr, timedOut });
+        children.delete(child);
+        resolve(output.end(code, timedOut));
       });
-    });
-    let ended = false;
-    void done.then(() => {
-      ended = true;
     });
     child.stdin.on("error", () => {
       // The process may exit before reading its input; its exit status tells what happened.
     });
     child.stdin.end(opts.input ?? "");
+    return { done, kill: () => child.kill("SIGTERM"), waitForStderr: (p, t) => output.waitForStderr(p, t) };
+  };
+
+  // Commands in pods go through one `kubectl proxy` on a socket in a private directory: kubectl
+  // keeps every way a kubeconfig can authenticate, and the verifier speaks the API's exec
+  // protocol to it. The proxy accepts nothing but pod exec.
+  let proxy: Promise<string> | null = null;
+  const proxySocket = (): Promise<string> => {
+    proxy ??= new Promise<string>((resolve, reject) => {
+      const socket = join(privateDir(), "api.sock");
+      const child = spawn(
+        binary,
+        [
+          ...global,
+          "proxy",
+          `--unix-socket=${socket}`,
+          "--accept-paths=^/api/v1/namespaces/[^/]+/pods/[^/]+/exec$",
+          "--reject-paths=^/api/.*/pods/.*/attach$",
+          "--accept-hosts=^localhost$",
+        ],
+        { shell: false, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      children.add(child);
+      const stop = (): void => {
+        child.kill("SIGTERM");
+      };
+      process.on("exit", stop);
+      let said = "";
+      let serving = false;
+      const fail = (why: string): void => {
+        clearTimeout(timer);
+        child.kill("SIGTERM");
+        reject(new Error(`kubectl proxy, which runs the commands in pods, did not start: ${why}`));
+      };
+      const timer = setTimeout(() => fail(`nothing served after ${PROXY_START_MS / 1000}s`), PROXY_START_MS);
+      child.stdout.on("data", (b: Buffer) => {
+        said += b.toString("utf8");
+        if (!serving && said.includes("Starting to serve on")) {
+          serving = true;
+          clearTimeout(timer);
+          resolve(socket);
+        }
+      });
+      child.stderr.on("data", (b: Buffer) => {
+        said += b.toString("utf8");
+      });
+      child.on("error", (e) => fail(e.message));
+      child.on("close", (code) => {
+        children.delete(child);
+        process.off("exit", stop);
+        // A proxy that served and then ended is started again for the next command.
+        if (serving) proxy = null;
+        fail(`exited ${code ?? "abnormally"}: ${said.trim().slice(-400)}`);
+      });
+    });
+    return proxy;
+  };
+
+  const exec = (target: ExecTarget, command: readonly string[], opts: Omit<RunOptions, "input"> = {}): BackgroundProcess => {
+    const output = new Output();
+    let ws: WebSocket | null = null;
+    let killed = false;
+    const done = (async (): Promise<KubectlResult> => {
+      let socket: string;
+      try {
+        socket = await proxySocket();
+      } catch (e) {
+        output.err(`${(e as Error).message}\n`);
+        return output.end(1, false, "exec");
+      }
+      if (killed) return output.end(null, false, "exec");
+      return new Promise<KubectlResult>((resolve) => {
+        let code: number | null = null;
+        let timedOut = false;
+        const conn = new WebSocket(`ws://localhost${execPath(target, command)}`, EXEC_PROTOCOLS, { createConnection: () => connect(socket) });
+        ws = conn;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          conn.terminate();
+        }, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+        conn.on("message", (data: Buffer) => {
+          const payload = data.subarray(1);
+          if (payload.length === 0) return;
+          if (data[0] === STREAM_STDOUT) output.stdout(payload);
+          else if (data[0] === STREAM_STDERR) output.err(payload.toString("utf8"));
+          else if (data[0] === STREAM_ERROR) {
+            const s = execStatus(payload.toString("utf8"));
+            code = s.code;
+            if (s.message) output.err(`${s.message}\n`);
+          }
+        });
+        conn.on("unexpected-response", (_req, res) => {
+          const body: Buffer[] = [];
+          res.on("data", (b: Buffer) => body.push(b));
+          res.on("end", () => {
+            output.err(`${upgradeRefusal(res.statusCode ?? 0, Buffer.concat(body).toString("utf8"))}\n`);
+            code = 1;
+            conn.terminate();
+          });
+        });
+        conn.on("error", (e) => {
+          if (code === null && !timedOut) output.err(`exec in pod ${target.pod}: ${e.message}\n`);
+        });
+        conn.on("close", () => {
+          clearTimeout(timer);
+          if (code === null && !timedOut && !killed) {
+            output.err("the exec stream closed without an exit status\n");
+            code = 1;
+          }
+          resolve(output.end(timedOut || killed ? null : code, timedOut, "exec"));
+        });
+      });
+    })();
     return {
       done,
-      kill: () => child.kill("SIGTERM"),
-      waitForStderr: (pattern, timeoutMs) =>
-        new Promise<boolean>((resolve) => {
-          const check = (): void => {
-            if (pattern.test(stderr)) finish(true);
-            else if (ended) finish(false);
-          };
-          const t = setTimeout(() => finish(false), timeoutMs);
-          const finish = (v: boolean): void => {
-            clearTimeout(t);
-            const i = waiters.indexOf(check);
-            if (i >= 0) waiters.splice(i, 1);
-            resolve(v);
-          };
-          waiters.push(check);
-          void done.then(check);
-          check();
-        }),
+      kill: () => {
+        killed = true;
+        (ws as WebSocket | null)?.terminate();
+      },
+      waitForStderr: (p, t) => output.waitForStderr(p, t),
     };
   };
-  return { start, run: (args, opts) => start(args, opts).done };
+
+  return {
+    start,
+    run: (args, opts) => start(args, opts).done,
+    exec,
+    close: () => {
+      for (const c of children) c.kill("SIGTERM");
+    },
+  };
 }
 
 export function describeFailure(r: KubectlResult): string {
-  if (r.timedOut) return "kubectl timed out";
+  const what = r.via === "exec" ? "exec" : "kubectl";
+  if (r.timedOut) return `${what} timed out`;
   const msg = r.stderr.trim().split("\n").slice(-3).join(" ").slice(0, 400);
-  return `kubectl exited ${r.code ?? "abnormally"}${msg ? `: ${msg}` : ""}`;
+  return `${what} exited ${r.code ?? "abnormally"}${msg ? `: ${msg}` : ""}`;
 }

@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { ArgsError, parseFlags, parseVerifierArgs, USAGE, type VerifierArgs } from "./args";
 import { expandStackFlag } from "./invocation";
-import { createKubectl } from "./kubectl";
+import { createKubectl, type Kubectl } from "./kubectl";
 import { digest, summarize } from "./report";
 import { verify } from "./run";
 
@@ -21,9 +21,11 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`verify: ${e.message}\n\n${USAGE}\n`);
     return 2;
   }
+  let kubectl: Kubectl | null = null;
   try {
+    kubectl = createKubectl({ kubeconfig: args.kubeconfig, context: args.context });
     const report = await verify(args, {
-      kubectl: createKubectl({ kubeconfig: args.kubeconfig, context: args.context }),
+      kubectl,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       now: () => Date.now(),
       log: (line) => process.stderr.write(`verifier: ${line}\n`),
@@ -39,6 +41,8 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`verify: ${(e as Error).stack ?? error}\n`);
     process.stdout.write(`${JSON.stringify({ verdict: "unverified", exitCode: 2, error }, null, 2)}\n`);
     return 2;
+  } finally {
+    kubectl?.close();
   }
 }
 

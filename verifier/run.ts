@@ -19,7 +19,7 @@ import {
   staleKeyIds,
 } from "./cluster";
 import { evaluateConfig, evaluateNode, type KeyIdContext, keyIdSince, type NodeContext, type NodeResult, type Outcome, type Read } from "./evaluate";
-import { describeFailure, type Kubectl, type KubectlResult, type RunOptions } from "./kubectl";
+import { describeFailure, type ExecTarget, type Kubectl, type KubectlResult, type RunOptions } from "./kubectl";
 import { buildReport, type ClusterSummary, type Range, type Report, type RunStats, type WireResult } from "./report";
 import { runWireCheck, type WireInput } from "./wire";
 
@@ -31,7 +31,7 @@ const EXEC_TIMEOUT_MS = 30_000;
 const BACKOFF_START_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
 // kubectl's wording for HTTP 429 (k8s.io/apimachinery StatusReasonTooManyRequests).
-const THROTTLED = /TooManyRequests|too many requests|status code 429/i;
+const THROTTLED = /TooManyRequests|too many requests|status code 429|HTTP 429/i;
 // The CiliumNode CRD is not served (Cilium's operator never ran): nothing can be known from it.
 const NOT_SERVED = /doesn't have a resource type|the server could not find the requested resource/;
 
@@ -64,11 +64,19 @@ class ThrottleGate {
     private readonly deadline: number,
   ) {}
 
-  async run(argv: readonly string[], opts?: RunOptions): Promise<KubectlResult> {
+  run(argv: readonly string[], opts?: RunOptions): Promise<KubectlResult> {
+    return this.call(() => this.deps.kubectl.run(argv, opts));
+  }
+
+  exec(target: ExecTarget, command: readonly string[], opts?: Omit<RunOptions, "input">): Promise<KubectlResult> {
+    return this.call(() => this.deps.kubectl.exec(target, command, opts).done);
+  }
+
+  private async call(attempt: () => Promise<KubectlResult>): Promise<KubectlResult> {
     for (;;) {
       const wait = this.notBefore - this.deps.now();
       if (wait > 0) await this.deps.sleep(wait);
-      const r = await this.deps.kubectl.run(argv, opts);
+      const r = await attempt();
       if (r.code === 0 || !THROTTLED.test(r.stderr)) {
         this.backoff = 0;
         return r;
@@ -217,7 +225,16 @@ export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report>
       const input: WireInput = { args, cfg, nodes: withAgent, internalIps, deadline };
       wire = deps.wireCheck
         ? await deps.wireCheck(input)
-        : await runWireCheck(input, { ...deps, kubectl: { run: (a, o) => gate.run(a, o), start: (a, o) => deps.kubectl.start(a, o) } });
+        : await runWireCheck(input, {
+            ...deps,
+            kubectl: {
+              run: (a, o) => gate.run(a, o),
+              start: (a, o) => deps.kubectl.start(a, o),
+              exec: (t, c, o) => deps.kubectl.exec(t, c, o),
+              close: () => undefined,
+            },
+            exec: (t, c, o) => gate.exec(t, c, o),
+          });
     }
     return finish(wire, null);
   } catch (e) {
@@ -353,7 +370,7 @@ async function pollAgents(
 // node encryption; its peer count is the agent's reading of cilium_wg0).
 async function readAgent(args: VerifierArgs, deps: RunDeps, gate: ThrottleGate, pod: string): Promise<Read> {
   const command = args.mode === "ipsec" ? ["encrypt", "status", "-o", "json"] : ["status", "-o", "json"];
-  const r = await gate.run([...["-n", args.namespace], "exec", pod, "-c", AGENT_CONTAINER, "--", "cilium-dbg", ...command], { timeoutMs: EXEC_TIMEOUT_MS });
+  const r = await gate.exec({ namespace: args.namespace, pod, container: AGENT_CONTAINER }, ["cilium-dbg", ...command], { timeoutMs: EXEC_TIMEOUT_MS });
   const at = deps.now();
   if (r.code !== 0) return { at, outcome: { ok: false, error: r.timedOut ? describeFailure(r) : agentErrorMessage(r.stderr) || describeFailure(r) } };
   return { at, outcome: parseRead(args, r.stdout.toString("utf8")) };

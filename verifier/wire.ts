@@ -4,7 +4,7 @@ import type { VerifierArgs } from "./args";
 import { type ClassifyOptions, judgeCapture, summarizeCapture, type WireVerdict } from "./classify";
 import { type CiliumConfig, ClusterDataError, type NodeInfo, type PodInfo, parsePod } from "./cluster";
 import { parseIp } from "./ip";
-import { describeFailure, type Kubectl } from "./kubectl";
+import { describeFailure, type ExecTarget, type Kubectl, type KubectlResult } from "./kubectl";
 import type { WireNodeResult, WireResult } from "./report";
 
 // The wire check, after Cilium's pod-to-pod-encryption tests: per sampled node pair, a client pod
@@ -170,7 +170,10 @@ export function combineWire(nodes: readonly WireNodeResult[]): WireVerdict {
 }
 
 export interface WireDeps {
+  // The captures run through kubectl.exec; every other command in a test pod through exec, which
+  // backs off with the agent reads when the API server throttles.
   kubectl: Kubectl;
+  exec(target: ExecTarget, command: readonly string[], opts?: { timeoutMs?: number }): Promise<KubectlResult>;
   sleep(ms: number): Promise<void>;
   now(): number;
   log(line: string): void;
@@ -257,9 +260,9 @@ function nodeEncryptionOn(input: WireInput, pair: WirePair | null): boolean {
 }
 
 async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, namespace: string, input: WireInput, deps: WireDeps): Promise<WireNodeResult[]> {
-  const { kubectl, log } = deps;
-  const ns = ["-n", namespace];
+  const { kubectl, exec, log } = deps;
   const names = podNames(pair.index);
+  const inPod = (pod: string): ExecTarget => ({ namespace, pod });
   // Test traffic in the IP families Cilium runs (its IPAM gives pods no other address; an address
   // of another family would come from outside Cilium and prove nothing about it).
   const cilium = (ips: readonly string[]): string[] => ips.filter((ip) => (ip.includes(":") ? input.cfg.ipv6 : input.cfg.ipv4));
@@ -282,7 +285,7 @@ async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, nam
 
   const devices = await Promise.all(
     sides.map(async (s) => {
-      const r = await kubectl.run([...ns, "exec", s.pod, "--", "ip", "-j", "route", "get", s.peer.internalIPs[0]!], { timeoutMs: 30_000 });
+      const r = await exec(inPod(s.pod), ["ip", "-j", "route", "get", s.peer.internalIPs[0]!], { timeoutMs: 30_000 });
       return { dev: r.code === 0 ? parseRouteDevice(r.stdout.toString("utf8")) : null, r };
     }),
   );
@@ -296,30 +299,9 @@ async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, nam
   const devs = devices.map((d) => d.dev!);
 
   const captures = sides.map((s, i) =>
-    kubectl.start(
-      [
-        ...ns,
-        "exec",
-        s.pod,
-        "--",
-        "timeout",
-        "-s",
-        "INT",
-        String(CAPTURE_SECONDS),
-        "tcpdump",
-        "-i",
-        devs[i]!,
-        "-p",
-        "-Q",
-        "out",
-        "-U",
-        "-n",
-        "-s",
-        String(SNAPLEN),
-        "-w",
-        "-",
-        filter,
-      ],
+    kubectl.exec(
+      inPod(s.pod),
+      ["timeout", "-s", "INT", String(CAPTURE_SECONDS), "tcpdump", "-i", devs[i]!, "-p", "-Q", "out", "-U", "-n", "-s", String(SNAPLEN), "-w", "-", filter],
       { timeoutMs: (CAPTURE_SECONDS + 30) * 1000 },
     ),
   );
@@ -336,21 +318,20 @@ async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, nam
   for (const ip of server.ips) {
     const host = ip.includes(":") ? `[${ip}]` : ip;
     const urls = Array.from({ length: REQUESTS_PER_ADDRESS }, () => `http://${host}:${SERVER_PORT}/hostname`);
-    const r = await kubectl.run([...ns, "exec", names.client, "--", "wget", "-q", "-O", "/dev/null", "-T", "5", ...urls], { timeoutMs: 60_000 });
+    const r = await exec(inPod(names.client), ["wget", "-q", "-O", "/dev/null", "-T", "5", ...urls], { timeoutMs: 60_000 });
     if (r.code !== 0) trafficErrors.push(`client to server ${ip}: ${describeFailure(r)}`);
   }
   await Promise.all(
     sides.map(async (s) => {
-      const r = await kubectl.run(
-        [...ns, "exec", s.pod, "--", "ping", "-c", "3", "-i", "0.2", "-W", "2", "-p", CONTROL_MARKER.toString("hex"), s.peer.internalIPs[0]!],
-        { timeoutMs: 30_000 },
-      );
+      const r = await exec(inPod(s.pod), ["ping", "-c", "3", "-i", "0.2", "-W", "2", "-p", CONTROL_MARKER.toString("hex"), s.peer.internalIPs[0]!], {
+        timeoutMs: 30_000,
+      });
       if (r.code !== 0) log(`wire check: control ping from ${s.node.name} failed (${describeFailure(r)})`);
     }),
   );
   // The traffic is done: stop the captures now rather than at their time limit. tcpdump ends
   // cleanly on SIGINT and flushes; a failed stop only means waiting for the limit.
-  await Promise.all(sides.map((s) => kubectl.run([...ns, "exec", s.pod, "--", "pkill", "-INT", "-x", "tcpdump"], { timeoutMs: 30_000 })));
+  await Promise.all(sides.map((s) => exec(inPod(s.pod), ["pkill", "-INT", "-x", "tcpdump"], { timeoutMs: 30_000 })));
   const results = await Promise.all(captures.map((c) => c.done));
   if (trafficErrors.length > 0) return failAll(`test traffic between the pods failed: ${trafficErrors.slice(0, 3).join("; ")}`, devs);
 

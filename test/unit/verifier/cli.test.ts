@@ -44,6 +44,12 @@ describe("verifier/main.ts as the Pulumi Command runs it", () => {
     const own = rest[0]![0]!;
     assert.match(own, /^--kubeconfig=.*cilium-encryption-verify-.*\/kubeconfig$/);
     assert.ok(rest.every((a) => a[0] === own && !a.some((x) => x.includes("e2e"))));
+    // The agents are read through one kubectl proxy that serves pod exec only, on a private socket.
+    const proxies = rest.filter((a) => a[1] === "proxy");
+    assert.equal(proxies.length, 1);
+    assert.match(proxies[0]![2]!, /^--unix-socket=.*cilium-encryption-verify-[^/]+\/api\.sock$/);
+    assert.ok(proxies[0]!.includes("--accept-paths=^/api/v1/namespaces/[^/]+/pods/[^/]+/exec$"));
+    assert.equal(rest.filter((a) => a.includes("exec") && a.includes("cilium-dbg")).length, 3);
   });
 
   it("not encrypted: exit 1, a short digest on stdout (it becomes the error of pulumi up), the full report in --report-file", () => {

@@ -80,8 +80,17 @@ export function calls(dir: string): string[][] {
     : [];
 }
 
-export function handleKubectl(dir: string, argv: readonly string[], input: string): FakeResult {
+// The kubectl command line of a command in a pod, which this fake answers.
+export function execArgv(target: { namespace: string; pod: string; container?: string }, command: readonly string[]): string[] {
+  return ["-n", target.namespace, "exec", target.pod, ...(target.container ? ["-c", target.container] : []), "--", ...command];
+}
+
+export function logCall(dir: string, argv: readonly string[]): void {
   appendFileSync(join(dir, "calls.log"), `${JSON.stringify(argv)}\n`);
+}
+
+export function handleKubectl(dir: string, argv: readonly string[], input: string): FakeResult {
+  logCall(dir, argv);
   if (existsSync(join(dir, "unreachable"))) {
     return fail("The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?");
   }

@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { parseVerifierArgs } from "../../../verifier/args";
-import type { BackgroundProcess, Kubectl, KubectlResult } from "../../../verifier/kubectl";
+import type { BackgroundProcess, ExecTarget, Kubectl, KubectlResult } from "../../../verifier/kubectl";
 import type { Report } from "../../../verifier/report";
 import { verify } from "../../../verifier/run";
-import { calls, ciliumNodeLists, type FakeOptions, handleKubectl, prepareFakeCluster, readsOf } from "./fakeCluster";
+import { calls, ciliumNodeLists, execArgv, type FakeOptions, handleKubectl, prepareFakeCluster, readsOf } from "./fakeCluster";
 import { loadManifest, SCENARIO_KEY_ID, scenarioNames } from "./scenarios";
 
 const dirs: string[] = [];
@@ -38,6 +38,11 @@ class InProcessKubectl implements Kubectl {
     const r: KubectlResult = { ...handleKubectl(this.dir, args, ""), timedOut: false };
     return { done: Promise.resolve(r), kill: () => undefined, waitForStderr: async (p) => p.test(r.stderr) };
   }
+  exec(target: ExecTarget, command: readonly string[]): BackgroundProcess {
+    const done = this.run(execArgv(target, command));
+    return { done, kill: () => undefined, waitForStderr: async (p) => p.test((await done).stderr) };
+  }
+  close(): void {}
 }
 
 interface Run {

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { parseVerifierArgs } from "../../../verifier/args";
 import { type NodeInfo, parseCiliumConfig } from "../../../verifier/cluster";
-import type { BackgroundProcess, Kubectl, KubectlResult } from "../../../verifier/kubectl";
+import type { BackgroundProcess, ExecTarget, Kubectl, KubectlResult } from "../../../verifier/kubectl";
 import {
   CAPTURE_SECURITY,
   CONTROL_MARKER,
@@ -16,6 +16,7 @@ import {
   WORKLOAD_SECURITY,
   wireManifests,
 } from "../../../verifier/wire";
+import { execArgv } from "./fakeCluster";
 import { concat, esp, ethernet, fill, icmpEcho, ipv4, pcap, tcp } from "./packets";
 
 const node = (name: string, ip: string | null, controlPlane = false): NodeInfo => ({ name, internalIPs: ip ? [ip] : [], podCIDRs: [], controlPlane });
@@ -161,6 +162,10 @@ class ScriptedKubectl implements Kubectl {
     );
     return { done, kill: () => undefined, waitForStderr: async (p) => p.test(r.stderr) };
   }
+  exec(target: ExecTarget, command: readonly string[]): BackgroundProcess {
+    return this.start(execArgv(target, command));
+  }
+  close(): void {}
 }
 
 const nodesOf = (n: number) => Array.from({ length: n }, (_, i) => node(`w${i}`, ipOf(i)));
@@ -201,6 +206,7 @@ async function check(
     { args, cfg, nodes: opts.nodes ?? nodesOf(2), internalIps: new Map(), deadline: opts.deadline ?? 60_000 },
     {
       kubectl: k,
+      exec: (t, c) => k.run(execArgv(t, c)),
       sleep: async () => undefined,
       now: opts.now ?? (() => 0),
       log: (l) => log.push(l),
