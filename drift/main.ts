@@ -4,7 +4,7 @@
  * the live cluster), neither of which writes state. Exit codes as `terraform plan -detailed-exitcode`:
  * 0 no drift, 2 drift, 1 error.
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { CommandError, type EngineEvent, LocalWorkspace, StackNotFoundError } from "@pulumi/pulumi/automation";
 import { type DriftReport, driftFromEvents, formatReport, hasDrift, mergeDrift } from "./report";
@@ -73,30 +73,56 @@ function engineError(e: unknown): string {
   return (e as Error).message;
 }
 
-async function encryptionVerdict(opts: DriftOptions): Promise<DriftReport["encryption"]> {
-  const run = spawnSync(process.execPath, ["--import", "tsx", "verifier/main.ts", "--stack", opts.stack], {
+// The verifier runs beside the two previews: it reads the cluster, not the state, and at fleet scale
+// it takes as long as they do.
+function startVerifier(opts: DriftOptions): { verdict: Promise<DriftReport["encryption"]>; stop(): void } {
+  const child = spawn(process.execPath, ["--import", "tsx", "verifier/main.ts", "--stack", opts.stack], {
     cwd: opts.projectDir,
-    encoding: "utf8",
-    maxBuffer: 64 * 1024 * 1024,
+    stdio: ["ignore", "pipe", "ignore"],
   });
-  const report = JSON.parse(run.stdout) as { verdict: string; problems?: Array<{ node?: string; reason: string }>; error?: string | null };
-  if (run.status === 2) throw new Error(`the verifier could not verify encryption: ${report.error ?? report.problems?.map((p) => p.reason).join("; ")}`);
-  const problems = (report.problems ?? []).map((p) => (p.node ? `${p.node}: ${p.reason}` : p.reason));
-  return { verdict: report.verdict, summary: problems.length === 0 ? "all agents and the wire check agree" : problems.join("; ") };
+  const out: Buffer[] = [];
+  child.stdout.on("data", (b: Buffer) => out.push(b));
+  const verdict = new Promise<DriftReport["encryption"]>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (status) => {
+      let report: { verdict: string; problems?: Array<{ node?: string; reason: string }>; error?: string | null };
+      try {
+        report = JSON.parse(Buffer.concat(out).toString("utf8"));
+      } catch {
+        reject(new Error(`the verifier ended (exit ${status ?? "abnormally"}) without a report`));
+        return;
+      }
+      if (status === 2) {
+        reject(new Error(`the verifier could not verify encryption: ${report.error ?? report.problems?.map((p) => p.reason).join("; ")}`));
+        return;
+      }
+      const problems = (report.problems ?? []).map((p) => (p.node ? `${p.node}: ${p.reason}` : p.reason));
+      resolve({ verdict: report.verdict, summary: problems.length === 0 ? "all agents and the wire check agree" : problems.join("; ") });
+    });
+  });
+  // A failed preview ends the check; the verifier must not outlive it.
+  verdict.catch(() => undefined);
+  return { verdict, stop: () => child.kill("SIGTERM") };
 }
 
 export async function drift(opts: DriftOptions): Promise<{ report: DriftReport; exitCode: number }> {
   const stack = await LocalWorkspace.selectStack({ stackName: opts.stack, workDir: opts.projectDir });
-  const refreshEvents: EngineEvent[] = [];
-  await stack.previewRefresh({ onEvent: (e) => refreshEvents.push(e), color: "never" });
-  const previewEvents: EngineEvent[] = [];
-  await stack.preview({ refresh: true, onEvent: (e) => previewEvents.push(e), color: "never" });
-  const report: DriftReport = {
-    stack: opts.stack,
-    drifted: mergeDrift(driftFromEvents(refreshEvents, "refresh"), driftFromEvents(previewEvents, "preview")),
-  };
-  if (opts.verify) report.encryption = await encryptionVerdict(opts);
-  return { report, exitCode: hasDrift(report) ? EXIT.drift : EXIT.clean };
+  const verifier = opts.verify ? startVerifier(opts) : null;
+  try {
+    const refreshEvents: EngineEvent[] = [];
+    await stack.previewRefresh({ onEvent: (e) => refreshEvents.push(e), color: "never" });
+    const previewEvents: EngineEvent[] = [];
+    await stack.preview({ refresh: true, onEvent: (e) => previewEvents.push(e), color: "never" });
+    const report: DriftReport = {
+      stack: opts.stack,
+      drifted: mergeDrift(driftFromEvents(refreshEvents, "refresh"), driftFromEvents(previewEvents, "preview")),
+    };
+    if (verifier) report.encryption = await verifier.verdict;
+    return { report, exitCode: hasDrift(report) ? EXIT.drift : EXIT.clean };
+  } catch (e) {
+    verifier?.stop();
+    throw e;
+  }
 }
 
 async function main(argv: readonly string[]): Promise<number> {
