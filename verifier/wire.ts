@@ -22,8 +22,12 @@ const CAPTURE_SECONDS = 90;
 const SNAPLEN = 512;
 const REQUESTS_PER_ADDRESS = 3;
 // Pairs checked at once: each holds two long-running execs (the captures) plus short ones, so
-// this bounds the kubectl processes and API server streams of the wire check.
-export const PAIRS_IN_FLIGHT = 8;
+// --concurrency bounds the API server's exec streams of the wire check as it does the agent reads.
+export function pairsInFlight(concurrency: number): number {
+  return Math.max(1, Math.floor(concurrency / 2));
+}
+// Progress at most this often: at a thousand nodes a line per pair would bury the rest.
+const PROGRESS_EVERY_MS = 10_000;
 const LABEL = "app.kubernetes.io/managed-by";
 const LABEL_VALUE = "cilium-encryption-verifier";
 
@@ -222,11 +226,19 @@ export async function runWireCheck(input: WireInput, deps: WireDeps): Promise<Wi
     const pods = await waitForPods(namespace, expected, input.deadline, deps);
     if (typeof pods === "string") return { verdict: "error", reason: pods, nodes: [] };
 
-    const results = await mapLimit(pairs, deps.pairsInFlight ?? PAIRS_IN_FLIGHT, async (p) => {
+    let checked = 0;
+    let reported = deps.now();
+    const results = await mapLimit(pairs, deps.pairsInFlight ?? pairsInFlight(input.args.concurrency), async (p) => {
       if (deps.now() >= input.deadline) {
         return [p.client, p.server].map((n, i) => failedSide(n, i === 0 ? "client" : "server", "not captured: the verification timeout ran out first"));
       }
-      return checkPair(p, pods, namespace, input, deps);
+      const sides = await checkPair(p, pods, namespace, input, deps);
+      checked++;
+      if (checked === pairs.length || deps.now() - reported >= PROGRESS_EVERY_MS) {
+        reported = deps.now();
+        log(`wire check: ${checked}/${pairs.length} pair(s) checked`);
+      }
+      return sides;
     });
     const nodes = results.flat();
     const errored = nodes.filter((n) => n.verdict === "error");
@@ -274,7 +286,6 @@ async function checkPair(pair: WirePair, pods: ReadonlyMap<string, PodInfo>, nam
   ];
   const failAll = (reason: string, devices: Array<string | null> = [null, null]): WireNodeResult[] =>
     sides.map((s, i) => failedSide(s.node, s.role, reason, devices[i] ?? null));
-  log(`wire check: pair ${pair.index}: client on ${pair.client.name}, server on ${pair.server.name}`);
   if (server.ips.length === 0 || client.ips.length === 0) {
     return failAll(
       `the test pods have no address in the IP families Cilium runs (${[input.cfg.ipv4 && "IPv4", input.cfg.ipv6 && "IPv6"].filter(Boolean).join(", ") || "none"})`,

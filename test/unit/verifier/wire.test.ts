@@ -8,7 +8,7 @@ import {
   CAPTURE_SECURITY,
   CONTROL_MARKER,
   captureFilter,
-  PAIRS_IN_FLIGHT,
+  pairsInFlight,
   parseRouteDevice,
   podNames,
   runWireCheck,
@@ -247,14 +247,20 @@ describe("wire check run", () => {
   });
 
   it("one pair per two nodes, every node captured, the captures bounded by the pairs in flight", async () => {
-    const { result, calls, k } = await check(cluster(5), { nodes: nodesOf(9), inFlight: 2 });
+    const { result, calls, k, log } = await check(cluster(5), { nodes: nodesOf(9), inFlight: 2 });
+    // With no time passing, progress is one line at the end, not one per pair.
+    assert.deepEqual(
+      log.filter((l) => /pair\(s\) checked/.test(l)),
+      ["wire check: 5/5 pair(s) checked"],
+    );
     assert.equal(result.verdict, "encrypted");
     assert.ok("nodes" in result);
     assert.deepEqual(new Set(result.nodes.map((n) => n.node)), new Set(nodesOf(9).map((n) => n.name)));
     assert.equal(result.nodes.length, 10);
     assert.equal(calls.filter((c) => c.includes("timeout")).length, 10);
     assert.ok(k.maxCaptures <= 4, `at most 2 pairs = 4 captures at once, saw ${k.maxCaptures}`);
-    assert.ok(PAIRS_IN_FLIGHT >= 1);
+    // Two captures per pair: --concurrency bounds the streams, whole pairs at a time.
+    assert.deepEqual([1, 2, 3, 16, 256].map(pairsInFlight), [1, 1, 1, 8, 128]);
     // Pods are read with one list call per round, not one call per pod.
     assert.equal(calls.filter((c) => c.includes("pods")).length, 1);
   });
