@@ -47,6 +47,7 @@ start() {
     log "already running for $dir"
     return 0
   fi
+  bash "$ROOT/test/sim/datapath/bundle.sh" "$dir/datapath.cjs"
   # The same PATH toolchain/cluster.sh gives its ClusterExec.
   SIM_EXEC_PATH=${CLUSTER_EXEC_PATH:+$CLUSTER_EXEC_PATH:}$PATH
   SIM_CILIUM_CHARTS=${CILIUM_CHARTS:-${TOOLCHAIN_BIN:+$TOOLCHAIN_BIN/../charts}}

@@ -13,7 +13,6 @@ import { captureDir, type KubePod, loadState, podIPs, readFlows, readPod, record
 export const COMMANDS = ["tcpdump", "ip", "ping", "wget", "timeout", "pkill"] as const;
 type Command = (typeof COMMANDS)[number];
 const NOT_SIMULATED = 3;
-const BIN = join(__dirname, "..", "bin");
 
 class Exit extends Error {
   constructor(
@@ -173,7 +172,7 @@ async function pkill(env: SimEnv, argv: readonly string[]): Promise<number> {
     const pid = Number(readFileSync(join(dir, f), "utf8").trim());
     // A pid counts only while it is still our tcpdump, never a process that reused the number.
     const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, "utf8") : "";
-    if (!cmdline.includes("datapath/cli.ts") || !cmdline.includes("tcpdump")) {
+    if (!cmdline.split("\0").includes(join(env.stateDir, "datapath.cjs")) || !cmdline.includes("tcpdump")) {
       rmSync(join(dir, f), { force: true });
       continue;
     }
@@ -204,7 +203,10 @@ async function timeout(argv: readonly string[]): Promise<number> {
   if (!cmd || !(COMMANDS as readonly string[]).includes(cmd) || cmd === "timeout") {
     throw new Exit(127, `timeout: failed to run command '${cmd ?? ""}': only the simulated commands of test/sim/bin run here\n`);
   }
-  const child = spawn(join(BIN, cmd), argv.slice(i + 2), { stdio: "inherit" });
+  // standin.sh names its own directory (test/sim/bin): the command run is the stand-in, never the host's.
+  const bin = process.env.SIM_DATAPATH_BIN;
+  if (!bin) throw notSimulated("timeout", "SIM_DATAPATH_BIN is not set: run the stand-ins of test/sim/bin");
+  const child = spawn(join(bin, cmd), argv.slice(i + 2), { stdio: "inherit" });
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;

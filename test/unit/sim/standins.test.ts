@@ -2,7 +2,7 @@
 // processes of test/sim/bin, against a stand-in of the agent simulator's sockets, read back by the
 // verifier's own classifier.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -42,6 +42,8 @@ const servers: Server[] = [];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "sim-standins-"));
+  // What test/sim/sim.sh start does first: the stand-ins run the datapath from this bundle.
+  execFileSync("bash", [join(__dirname, "..", "..", "sim", "datapath", "bundle.sh"), join(dir, "datapath.cjs")]);
   servers.push(
     await serve(join(dir, "sim.sock"), (u) => {
       if (u.pathname === "/state") {
