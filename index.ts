@@ -17,7 +17,8 @@ export = async () => {
   const settings = loadSettings();
   // Whatever Cilium the cluster already runs decides between install, adoption and refusal, and on the
   // adopting run it stands in for the stack's last outputs in the rules for changing a live cluster.
-  const plan = planAdoption(settings, await readDeployedState(), await readLiveCluster(settings));
+  const [deployed, live] = await Promise.all([readDeployedState(), readLiveCluster(settings)]);
+  const plan = planAdoption(settings, deployed, live);
   const problems = [...plan.problems, ...transitionProblems(plan.deployed, settings)];
   if (problems.length > 0) throw new pulumi.RunError(`refusing this change:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
   const { encryption, cilium, verification } = settings;
