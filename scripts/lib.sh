@@ -74,6 +74,11 @@ setup_pulumi() {
   (umask 077 && head -c 32 /dev/urandom | base64 > "$work/passphrase")
   export PULUMI_CONFIG_PASSPHRASE_FILE="$work/passphrase"
   unset PULUMI_CONFIG_PASSPHRASE
+  # The Kubernetes provider (4.25, pkg/provider/provider.go Configure) writes the kubeconfig it is
+  # given to a new $TMPDIR/kubeconfig* file on every run and never removes it: keep those copies in
+  # the work directory, which goes with the run.
+  mkdir -p "$work/tmp"
+  export TMPDIR="$work/tmp"
   install_plugins "$PULUMI_HOME"
   # Use the installed plugins at their exact pinned versions, not whatever is on PATH.
   export PULUMI_IGNORE_AMBIENT_PLUGINS=true

@@ -225,8 +225,11 @@ start() {
   trap 'on_start_exit $?' EXIT
   config_yaml >"$dir/kwokctl.yaml"
   # kwokctl picks free ports by probing, so two clusters created at once can pick the same ones:
-  # creations on this machine take turns (the lock goes with this shell).
-  exec 8>"${TMPDIR:-/tmp}/cilium-encryption-kwokctl-create.lock"
+  # creations on this machine take turns (the lock goes with this shell). The lock is beside the
+  # toolchain cache, not in $TMPDIR, which each test's Pulumi runs point elsewhere.
+  local lock=${XDG_CACHE_HOME:-$HOME/.cache}/cilium-encryption/kwokctl-create.lock
+  mkdir -p "${lock%/*}"
+  exec 8>"$lock"
   flock 8
   KWOK_WORKDIR=$dir/kwok "$BIN/kwokctl" -v=WARN create cluster --name "$NAME" \
     --config "$dir/kwokctl.yaml" --kubeconfig "$dir/kubeconfig" --wait 2m >&2
