@@ -15,15 +15,20 @@ export interface DriftOptions {
   stack: string;
   json: boolean;
   verify: boolean;
+  // With --verify: the wire check on or off, or null for the stack's verification.wireCheck.
+  wireCheck: "on" | "off" | null;
   projectDir: string;
 }
 
-export const USAGE = `usage: npm run drift -- --stack <name> [--json] [--verify]
+export const USAGE = `usage: npm run drift -- --stack <name> [--json] [--verify [--wire-check on|off]]
 
 What changed out of band in a deployed stack, read from the live cluster; writes no state.
   --stack <name>  the stack to check (required)
   --json          print one JSON report instead of text
   --verify        also run the verifier: encryption found off counts as drift
+  --wire-check on|off
+                  with --verify: the verifier's wire check (default: the stack's
+                  verification.wireCheck); off reads the agents only and creates no pods
   -h, --help      print this help
 exit status: 0 no drift, 2 drift, 1 error`;
 
@@ -43,13 +48,17 @@ export function parseDriftArgs(argv: readonly string[]): DriftCommand {
         stack: { type: "string" },
         json: { type: "boolean", default: false },
         verify: { type: "boolean", default: false },
+        "wire-check": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }),
   );
   if (values.help) return { help: true };
   if (values.stack === undefined || values.stack.trim() === "") throw new UsageError("--stack <name> is required");
-  return { help: false, stack: values.stack, json: values.json, verify: values.verify };
+  const wireCheck = values["wire-check"] ?? null;
+  if (wireCheck !== null && wireCheck !== "on" && wireCheck !== "off") throw new UsageError(`--wire-check must be on or off; got ${JSON.stringify(wireCheck)}`);
+  if (wireCheck !== null && !values.verify) throw new UsageError("--wire-check applies to --verify only");
+  return { help: false, stack: values.stack, json: values.json, verify: values.verify, wireCheck };
 }
 
 /** parseArgs' own errors (an unknown flag, a missing value) are the user's: reported with the usage. */
@@ -76,16 +85,20 @@ function engineError(e: unknown): string {
 // The verifier runs beside the two previews: it reads the cluster, not the state, and at fleet scale
 // it takes as long as they do.
 function startVerifier(opts: DriftOptions): { verdict: Promise<DriftReport["encryption"]>; stop(): void } {
-  const child = spawn(process.execPath, ["--import", "tsx", "verifier/main.ts", "--stack", opts.stack], {
-    cwd: opts.projectDir,
-    stdio: ["ignore", "pipe", "ignore"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "verifier/main.ts", "--stack", opts.stack, ...(opts.wireCheck ? ["--wire-check", opts.wireCheck] : [])],
+    {
+      cwd: opts.projectDir,
+      stdio: ["ignore", "pipe", "ignore"],
+    },
+  );
   const out: Buffer[] = [];
   child.stdout.on("data", (b: Buffer) => out.push(b));
   const verdict = new Promise<DriftReport["encryption"]>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (status) => {
-      let report: { verdict: string; problems?: Array<{ node?: string; reason: string }>; error?: string | null };
+      let report: { verdict: string; problems?: Array<{ node?: string; reason: string }>; error?: string | null; wire?: { verdict?: string } };
       try {
         report = JSON.parse(Buffer.concat(out).toString("utf8"));
       } catch {
@@ -97,7 +110,8 @@ function startVerifier(opts: DriftOptions): { verdict: Promise<DriftReport["encr
         return;
       }
       const problems = (report.problems ?? []).map((p) => (p.node ? `${p.node}: ${p.reason}` : p.reason));
-      resolve({ verdict: report.verdict, summary: problems.length === 0 ? "all agents and the wire check agree" : problems.join("; ") });
+      const agree = report.wire?.verdict === "skipped" ? "all agents agree (wire check off)" : "all agents and the wire check agree";
+      resolve({ verdict: report.verdict, summary: problems.length === 0 ? agree : problems.join("; ") });
     });
   });
   // A failed preview ends the check; the verifier must not outlive it.
@@ -137,7 +151,7 @@ async function main(argv: readonly string[]): Promise<number> {
     console.log(USAGE);
     return EXIT.clean;
   }
-  const opts: DriftOptions = { stack: command.stack, json: command.json, verify: command.verify, projectDir: process.cwd() };
+  const opts: DriftOptions = { stack: command.stack, json: command.json, verify: command.verify, wireCheck: command.wireCheck, projectDir: process.cwd() };
   try {
     const { report, exitCode } = await drift(opts);
     console.log(opts.json ? JSON.stringify({ ...report, exitCode }, null, 2) : formatReport(report));

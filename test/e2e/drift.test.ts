@@ -203,7 +203,13 @@ describe("drift", () => {
     assert.equal(r.code, 2, r.out);
     assert.equal(r.report.encryption.verdict, "not-encrypted");
     assert.match(r.report.encryption.summary, /node-b: .*Disabled/);
-    assert.equal(drift(t.name, "--verify").code, 0);
+    const clean = drift(t.name, "--verify");
+    assert.equal(clean.code, 0, clean.out);
+    assert.equal(clean.report.encryption.summary, "all agents and the wire check agree");
+    // A scheduled check can read the agents only: no test pods.
+    const agentsOnly = drift(t.name, "--verify", "--wire-check", "off");
+    assert.equal(agentsOnly.code, 0, agentsOnly.out);
+    assert.equal(agentsOnly.report.encryption.summary, "all agents agree (wire check off)");
   });
 
   it("an unknown stack is exit 1 with a clear message", () => {

@@ -28,8 +28,15 @@ const BAD_FLAGS: Array<{ args: string[]; reason: RegExp }> = [
 
 describe("drift arguments", () => {
   it("reads --stack, --json and --verify in any order and either spelling", () => {
-    assert.deepEqual(parseDriftArgs(["--verify", "--stack=prod", "--json"]), { help: false, stack: "prod", json: true, verify: true });
-    assert.deepEqual(parseDriftArgs(["--stack", "dev"]), { help: false, stack: "dev", json: false, verify: false });
+    assert.deepEqual(parseDriftArgs(["--verify", "--stack=prod", "--json"]), { help: false, stack: "prod", json: true, verify: true, wireCheck: null });
+    assert.deepEqual(parseDriftArgs(["--stack", "dev"]), { help: false, stack: "dev", json: false, verify: false, wireCheck: null });
+    assert.deepEqual(parseDriftArgs(["--stack", "dev", "--verify", "--wire-check", "off"]), {
+      help: false,
+      stack: "dev",
+      json: false,
+      verify: true,
+      wireCheck: "off",
+    });
   });
 
   it("--help and -h win over everything else, even a bad stack", () => {
@@ -40,6 +47,10 @@ describe("drift arguments", () => {
     it(`refuses ${JSON.stringify(args)}`, () => assert.throws(() => parseDriftArgs(args), reason));
   }
   it("refuses a flag of the rotate command only", () => assert.throws(() => parseDriftArgs(["--stack", "dev", "--key-id", "2"]), /Unknown option '--key-id'/));
+  it("refuses --wire-check without --verify, and any value but on or off", () => {
+    assert.throws(() => parseDriftArgs(["--stack", "dev", "--wire-check", "off"]), /--wire-check applies to --verify only/);
+    assert.throws(() => parseDriftArgs(["--stack", "dev", "--verify", "--wire-check", "no"]), /--wire-check must be on or off; got "no"/);
+  });
 });
 
 describe("rotate arguments", () => {
