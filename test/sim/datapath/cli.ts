@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { familyOf, parseAddr, pcapHeader, pcapRecord } from "./bytes";
 import { compileFilter, type Filter, FilterSyntaxError } from "./filter";
 import { capture, type Flow, flowCompletes, NIC, ownerOf } from "./model";
-import { captureDir, type KubePod, loadState, podIPs, readFlows, readPod, recordFlows, type SimEnv, simEnv } from "./world";
+import { captureDir, flowsTouching, type KubePod, loadState, podIPs, readFlows, readPod, recordFlows, type SimEnv, simEnv } from "./world";
 
 export const COMMANDS = ["tcpdump", "ip", "ping", "wget", "timeout", "pkill"] as const;
 type Command = (typeof COMMANDS)[number];
@@ -141,7 +141,7 @@ async function tcpdump(env: SimEnv, argv: readonly string[]): Promise<number> {
   const end = Date.now();
   const flows = readFlows(env.stateDir, start, end);
   const state = await loadState(env.stateDir, env.node, flows);
-  const records = capture(state, flows, { node: env.node, direction: args.direction, filter, fromMs: start, toMs: end });
+  const records = capture(state, flowsTouching(state, env.node, flows), { node: env.node, direction: args.direction, filter, fromMs: start, toMs: end });
   for (const r of records) await write(process.stdout, pcapRecord(r, args.snaplen));
   process.stderr.write(`\n${records.length} packets captured\n${records.length} packets received by filter\n0 packets dropped by kernel\n`);
   // tcpdump ends with status 0 on the signals it catches.

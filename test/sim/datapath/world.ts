@@ -80,12 +80,6 @@ interface PathAnswer {
   wireguard?: { receiverHasPeer: boolean };
 }
 
-interface KubeNode {
-  metadata: { name: string };
-  spec?: { podCIDRs?: string[]; podCIDR?: string };
-  status?: { addresses?: Array<{ type: string; address: string }> };
-}
-
 interface KubeCiliumNode {
   metadata: { name: string };
   spec?: { addresses?: Array<{ type?: string; ip?: string }> };
@@ -109,33 +103,30 @@ export function podIPs(p: KubePod): string[] {
   return p.status?.podIPs?.map((x) => x.ip) ?? (p.status?.podIP ? [p.status.podIP] : []);
 }
 
+// The flows with an end on NODE: only those put packets on its NIC (the model routes nothing
+// through a third node). Other pairs' flows in the same time window are not this node's traffic.
+export function flowsTouching(state: SimState, node: string, flows: readonly Flow[]): Flow[] {
+  return flows.filter((f) => ownerOf(state, f.src)?.node.name === node || ownerOf(state, f.dst)?.node.name === node);
+}
+
 // The state for one node's traffic: that node and the nodes its flows go to or come from.
 // Paths are asked only between those. `delivery` is enough to tell whether a flow completes
 // (wget, ping): paths and addresses, without the per-node facts and settings only the packets'
-// shape needs.
+// shape needs. Every node's addresses come from the simulator's watch of the Nodes (one small
+// answer); agent facts and CiliumNodes only for the nodes involved, so a capture costs the same on
+// a thousand nodes as on three.
 export async function loadState(stateDir: string, node: string, flows: readonly Flow[], need: "packets" | "delivery" = "packets"): Promise<SimState> {
   const sim = join(stateDir, "sim.sock");
   const kapi = join(stateDir, "kapi.sock");
-  const [state, nodes, ciliumNodes] = await Promise.all([
-    need === "packets" ? getJson<{ nodes: StateNode[] }>(sim, "/state") : Promise.resolve(undefined),
-    getJson<{ items: KubeNode[] }>(kapi, "/api/v1/nodes"),
-    need === "packets" ? getJson<{ items: KubeCiliumNode[] }>(kapi, "/apis/cilium.io/v2/ciliumnodes", true) : Promise.resolve(undefined),
-  ]);
-  const facts = new Map((state?.nodes ?? []).map((n) => [n.name, n]));
-  const cips = new Map(
-    (ciliumNodes?.items ?? []).map((c) => [c.metadata.name, (c.spec?.addresses ?? []).filter((a) => a.type === "CiliumInternalIP" && a.ip).map((a) => a.ip!)]),
-  );
-  const simNodes: SimNode[] = nodes!.items.map((n) => {
-    const f = facts.get(n.metadata.name);
-    return {
-      name: n.metadata.name,
-      internalIPs: (n.status?.addresses ?? []).filter((a) => a.type === "InternalIP").map((a) => a.address),
-      ciliumInternalIPs: cips.get(n.metadata.name) ?? [],
-      podCIDRs: n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : []),
-      ipsecSpi: f?.agent?.ipsec?.key?.spi ?? null,
-      nodeEncryption: f?.agent?.wireguard?.nodeEncryption === "Enabled",
-    };
-  });
+  const watched = (await getJson<{ nodes: Array<{ name: string; internalIPs: string[]; podCIDRs: string[] }> }>(sim, "/nodes"))!.nodes;
+  const simNodes: SimNode[] = watched.map((n) => ({
+    name: n.name,
+    internalIPs: n.internalIPs,
+    ciliumInternalIPs: [],
+    podCIDRs: n.podCIDRs,
+    ipsecSpi: null,
+    nodeEncryption: false,
+  }));
   const partial: SimState = {
     ciliumVersion: "",
     routingMode: "native",
@@ -146,11 +137,30 @@ export async function loadState(stateDir: string, node: string, flows: readonly 
     paths: [],
   };
   const involved = new Set([node]);
-  for (const f of flows)
+  for (const f of flowsTouching(partial, node, flows))
     for (const ip of [f.src, f.dst]) {
       const o = ownerOf(partial, ip);
       if (o) involved.add(o.node.name);
     }
+  const list = [...involved].map(encodeURIComponent).join(",");
+  const [state, ciliumNodes] = await Promise.all([
+    need === "packets" ? getJson<{ nodes: StateNode[] }>(sim, `/state?nodes=${list}`) : Promise.resolve(undefined),
+    need === "packets"
+      ? Promise.all([...involved].map((n) => getJson<KubeCiliumNode>(kapi, `/apis/cilium.io/v2/ciliumnodes/${encodeURIComponent(n)}`, true)))
+      : Promise.resolve([]),
+  ]);
+  const facts = new Map((state?.nodes ?? []).map((n) => [n.name, n]));
+  const cips = new Map(
+    ciliumNodes.flatMap((c) =>
+      c === undefined ? [] : [[c.metadata.name, (c.spec?.addresses ?? []).filter((a) => a.type === "CiliumInternalIP" && a.ip).map((a) => a.ip!)] as const],
+    ),
+  );
+  for (const n of simNodes) {
+    const f = facts.get(n.name);
+    n.ciliumInternalIPs = cips.get(n.name) ?? [];
+    n.ipsecSpi = f?.agent?.ipsec?.key?.spi ?? null;
+    n.nodeEncryption = f?.agent?.wireguard?.nodeEncryption === "Enabled";
+  }
   const names = [...involved].filter((n) => need === "delivery" || facts.has(n));
   const pairs = names.flatMap((a) => names.filter((b) => b !== a).map((b) => [a, b] as const));
   const paths: PodPath[] = await Promise.all(
@@ -167,7 +177,9 @@ export async function loadState(stateDir: string, node: string, flows: readonly 
   );
   if (need === "delivery") return { ...partial, paths };
   // Cluster-wide settings, as the agents on these nodes run them.
-  const agent = names.map((n) => facts.get(n)?.agent).find((a) => a != null) ?? state!.nodes.map((n) => n.agent).find((a) => a != null);
+  const agent =
+    names.map((n) => facts.get(n)?.agent).find((a) => a != null) ??
+    (await getJson<{ nodes: StateNode[] }>(sim, "/state"))!.nodes.map((n) => n.agent).find((a) => a != null);
   if (!agent) throw new Error("no Cilium agent has run on any node: nothing sets up a datapath");
   const tunnelProtocol = agent.config.tunnelProtocol === "geneve" ? "geneve" : "vxlan";
   const cm = await getJson<{ data?: Record<string, string> }>(

@@ -2,7 +2,8 @@
 // through `kubectl proxy`, creates a kwok Exec per bound pod (so every exec'd process knows its
 // pod, namespace and node), and answers on STATE_DIR/sim.sock:
 //   POST /exec?namespace=&pod=   body: NUL-terminated argv of cilium-dbg -> "<code> <outLen> <errLen>\n<stdout><stderr>"
-//   GET  /state                   nodes and per-node agent facts (JSON; test/sim/README.md)
+//   GET  /state[?nodes=a,b]       nodes and per-node agent facts, of all nodes or the named ones (JSON; test/sim/README.md)
+//   GET  /nodes                   every node's addresses and pod CIDRs as watched (JSON), for the datapath stand-ins
 //   GET  /path?from=&to=          how pod traffic from one node to another is encrypted (JSON)
 //   GET  /healthz                 200 once the first list of every watched kind is in
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -136,61 +137,65 @@ function exec(namespace: string, pod: string, argv: string[]): Output {
   return run(argv, view);
 }
 
-function state(): unknown {
+// Named nodes only when asked: each capture needs the facts of its own pair, and an agent view per
+// node of a thousand-node cluster on every capture would make the wire check quadratic.
+function state(only: ReadonlySet<string> | null): unknown {
   refreshFaults();
   const t = Date.now();
   const k = known(t);
-  const nodes = [...store.world.nodes.values()].map((n) => {
-    const v = agentView(n.name, store.world, t, k);
-    const agent =
-      v === undefined
-        ? null
-        : {
-            pod: { namespace: v.pod.namespace, name: v.pod.name },
-            version: SOURCE_VERSION[v.minor],
-            reachable: v.reachable,
-            downReason: v.downReason ?? null,
-            mode: v.mode ?? null,
-            config: {
-              ipsec: v.cfg.ipsec,
-              wireguard: v.cfg.wireguard,
-              encryptNode: v.cfg.encryptNode,
-              ipv4: v.cfg.ipv4,
-              ipv6: v.cfg.ipv6,
-              routingMode: v.cfg.routingMode,
-              tunnelProtocol: v.cfg.tunnelProtocol,
-              ipam: v.cfg.ipam,
-              keyRotationMs: v.cfg.keyRotationMs,
-              strictMode: v.cfg.strictMode,
-            },
-            ipsec:
-              v.kernel.ipsec === undefined
-                ? null
-                : {
-                    keysInUse: v.kernel.ipsec.keys,
-                    spis: v.kernel.ipsec.spis,
-                    key:
-                      v.currentKey === undefined
-                        ? null
-                        : {
-                            spi: v.currentKey.spi,
-                            algorithm: v.currentKey.algorithm,
-                            keyBytes: v.currentKey.keyBytes,
-                            perNodeKeys: v.currentKey.perNodeKeys,
-                            kernelAccepts: v.currentKey.kernel.ok,
-                          },
-                  },
-            wireguard:
-              v.kernel.wireguard === undefined
-                ? null
-                : {
-                    publicKey: v.kernel.wireguard.publicKey,
-                    peers: v.kernel.wireguard.peers,
-                    nodeEncryption: v.wireguard?.nodeEncryption ?? null,
-                  },
-          };
-    return { name: n.name, internalIPs: n.internalIPs, labels: n.labels, agent };
-  });
+  const nodes = [...store.world.nodes.values()]
+    .filter((n) => only === null || only.has(n.name))
+    .map((n) => {
+      const v = agentView(n.name, store.world, t, k);
+      const agent =
+        v === undefined
+          ? null
+          : {
+              pod: { namespace: v.pod.namespace, name: v.pod.name },
+              version: SOURCE_VERSION[v.minor],
+              reachable: v.reachable,
+              downReason: v.downReason ?? null,
+              mode: v.mode ?? null,
+              config: {
+                ipsec: v.cfg.ipsec,
+                wireguard: v.cfg.wireguard,
+                encryptNode: v.cfg.encryptNode,
+                ipv4: v.cfg.ipv4,
+                ipv6: v.cfg.ipv6,
+                routingMode: v.cfg.routingMode,
+                tunnelProtocol: v.cfg.tunnelProtocol,
+                ipam: v.cfg.ipam,
+                keyRotationMs: v.cfg.keyRotationMs,
+                strictMode: v.cfg.strictMode,
+              },
+              ipsec:
+                v.kernel.ipsec === undefined
+                  ? null
+                  : {
+                      keysInUse: v.kernel.ipsec.keys,
+                      spis: v.kernel.ipsec.spis,
+                      key:
+                        v.currentKey === undefined
+                          ? null
+                          : {
+                              spi: v.currentKey.spi,
+                              algorithm: v.currentKey.algorithm,
+                              keyBytes: v.currentKey.keyBytes,
+                              perNodeKeys: v.currentKey.perNodeKeys,
+                              kernelAccepts: v.currentKey.kernel.ok,
+                            },
+                    },
+              wireguard:
+                v.kernel.wireguard === undefined
+                  ? null
+                  : {
+                      publicKey: v.kernel.wireguard.publicKey,
+                      peers: v.kernel.wireguard.peers,
+                      nodeEncryption: v.wireguard?.nodeEncryption ?? null,
+                    },
+            };
+      return { name: n.name, internalIPs: n.internalIPs, labels: n.labels, agent };
+    });
   return { at: new Date(t).toISOString(), agentCalls, nodes, faultErrors: Object.fromEntries(faultErrors) };
 }
 
@@ -226,7 +231,13 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     res.end(Buffer.concat([Buffer.from(`${out.code} ${o.length} ${e.length}\n`), o, e]));
     return;
   }
-  if (url.pathname === "/state") return json(200, state());
+  if (url.pathname === "/state") {
+    const only = url.searchParams.get("nodes");
+    return json(200, state(only === null ? null : new Set(only.split(",").filter((n) => n !== ""))));
+  }
+  if (url.pathname === "/nodes") {
+    return json(200, { nodes: [...store.world.nodes.values()].map((n) => ({ name: n.name, internalIPs: n.internalIPs, podCIDRs: n.podCIDRs ?? [] })) });
+  }
   if (url.pathname === "/path") {
     const from = url.searchParams.get("from");
     const to = url.searchParams.get("to");

@@ -38,6 +38,8 @@ function serve(path: string, answer: (url: URL) => [number, unknown]): Promise<S
 }
 
 let dir = "";
+// What the stand-ins asked the simulator and the API for, in order.
+const asked: string[] = [];
 const servers: Server[] = [];
 
 before(async () => {
@@ -46,11 +48,14 @@ before(async () => {
   execFileSync("bash", [join(__dirname, "..", "..", "sim", "datapath", "bundle.sh"), join(dir, "datapath.cjs")]);
   servers.push(
     await serve(join(dir, "sim.sock"), (u) => {
+      asked.push(`sim ${u.pathname}${u.search}`);
+      if (u.pathname === "/nodes") return [200, { nodes: NODES.map((n) => ({ name: n.name, internalIPs: [n.ip], podCIDRs: [n.cidr] })) }];
       if (u.pathname === "/state") {
+        const only = u.searchParams.get("nodes")?.split(",");
         return [
           200,
           {
-            nodes: NODES.map((n) => ({
+            nodes: NODES.filter((n) => only === undefined || only.includes(n.name)).map((n) => ({
               name: n.name,
               internalIPs: [n.ip],
               labels: {},
@@ -72,31 +77,20 @@ before(async () => {
       return [404, {}];
     }),
     await serve(join(dir, "kapi.sock"), (u) => {
-      if (u.pathname === "/api/v1/nodes") {
+      asked.push(`kapi ${u.pathname}${u.search}`);
+      const cn = /^\/apis\/cilium\.io\/v2\/ciliumnodes\/(.+)$/.exec(u.pathname);
+      const n = cn ? NODES.find((x) => x.name === decodeURIComponent(cn[1]!)) : undefined;
+      if (n) {
         return [
           200,
           {
-            items: NODES.map((n) => ({
-              metadata: { name: n.name },
-              spec: { podCIDRs: [n.cidr] },
-              status: { addresses: [{ type: "InternalIP", address: n.ip }] },
-            })),
-          },
-        ];
-      }
-      if (u.pathname === "/apis/cilium.io/v2/ciliumnodes") {
-        return [
-          200,
-          {
-            items: NODES.map((n) => ({
-              metadata: { name: n.name },
-              spec: {
-                addresses: [
-                  { type: "CiliumInternalIP", ip: n.cip },
-                  { type: "InternalIP", ip: n.ip },
-                ],
-              },
-            })),
+            metadata: { name: n.name },
+            spec: {
+              addresses: [
+                { type: "CiliumInternalIP", ip: n.cip },
+                { type: "InternalIP", ip: n.ip },
+              ],
+            },
           },
         ];
       }
@@ -192,6 +186,9 @@ describe("stand-ins in the simulated cluster", { timeout: 180_000 }, () => {
     }
     assert.equal(a.esp, 15);
     assert.equal(b.esp, 15);
+    // A capture asks for the facts and CiliumNodes of its pair's nodes, never a whole-cluster list.
+    assert.ok(asked.includes("sim /state?nodes=node-a,node-b") || asked.includes("sim /state?nodes=node-b,node-a"), asked.join("\n"));
+    assert.ok(!asked.some((q) => q === "sim /state" || q.startsWith("kapi /api/v1/nodes") || q === "kapi /apis/cilium.io/v2/ciliumnodes"), asked.join("\n"));
   });
 
   it("encryption off: plaintext pod traffic inside VXLAN, seen as a leak", async () => {
