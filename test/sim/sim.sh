@@ -36,6 +36,9 @@ stop() {
     rm -f "$dir/$f"
   done
   rm -f "$dir/sim.sock" "$dir/kapi.sock"
+  # Datapath stand-ins kwok started and left running (a capture outlives a killed exec stream):
+  # every one runs this directory's bundle.
+  pkill -TERM -f -- "$dir/datapath.cjs" 2>/dev/null || true
 }
 
 start() {
