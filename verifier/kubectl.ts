@@ -51,6 +51,7 @@ export interface KubectlConfig {
   kubeconfig: string | null;
   context: string | null;
   binary?: string;
+  log?: (line: string) => void;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -135,10 +136,10 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
   const binary = cfg.binary ?? "kubectl";
   const children = new Set<ReturnType<typeof spawn>>();
 
-  const start = (args: readonly string[], opts: RunOptions = {}): BackgroundProcess => {
+  // One kubectl process, what it writes into OUTPUT.
+  const spawnInto = (args: readonly string[], opts: RunOptions, output: Output): { done: Promise<KubectlResult>; kill(): void } => {
     const child = spawn(binary, [...global, ...args], { shell: false, stdio: ["pipe", "pipe", "pipe"] });
     children.add(child);
-    const output = new Output();
     let timedOut = false;
     child.stdout.on("data", (b: Buffer) => output.stdout(b));
     child.stderr.on("data", (b: Buffer) => output.err(b.toString("utf8")));
@@ -163,8 +164,27 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
       // The process may exit before reading its input; its exit status tells what happened.
     });
     child.stdin.end(opts.input ?? "");
-    return { done, kill: () => child.kill("SIGTERM"), waitForStderr: (p, t) => output.waitForStderr(p, t) };
+    return { done, kill: () => child.kill("SIGTERM") };
   };
+
+  const start = (args: readonly string[], opts: RunOptions = {}): BackgroundProcess => {
+    const output = new Output();
+    return { ...spawnInto(args, opts, output), waitForStderr: (p, t) => output.waitForStderr(p, t) };
+  };
+
+  // `kubectl exec` runs over SPDY (a POST, RBAC verb create on pods/exec) when the API server
+  // refuses the WebSocket upgrade, as kubectl itself falls back: exec over WebSocket is a GET, which
+  // RBAC authorizes as get, and roles written for kubectl often grant create only. From the first
+  // refusal on, every command goes through a kubectl process.
+  let viaKubectl = false;
+  const kubectlExec = (target: ExecTarget, command: readonly string[]): string[] => [
+    ...["-n", target.namespace],
+    "exec",
+    target.pod,
+    ...(target.container ? ["-c", target.container] : []),
+    "--",
+    ...command,
+  ];
 
   // Commands in pods go through one `kubectl proxy` on a socket in a private directory: kubectl
   // keeps every way a kubeconfig can authenticate, and the verifier speaks the API's exec
@@ -222,8 +242,10 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
   };
 
   const exec = (target: ExecTarget, command: readonly string[], opts: Omit<RunOptions, "input"> = {}): BackgroundProcess => {
+    if (viaKubectl) return start(kubectlExec(target, command), opts);
     const output = new Output();
     let ws: WebSocket | null = null;
+    let fallback: { kill(): void } | null = null;
     let killed = false;
     const done = (async (): Promise<KubectlResult> => {
       let socket: string;
@@ -258,15 +280,29 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
           const body: Buffer[] = [];
           res.on("data", (b: Buffer) => body.push(b));
           res.on("end", () => {
-            output.err(`${upgradeRefusal(res.statusCode ?? 0, Buffer.concat(body).toString("utf8"))}\n`);
+            const refusal = upgradeRefusal(res.statusCode ?? 0, Buffer.concat(body).toString("utf8"));
+            if (res.statusCode === 403 || res.statusCode === 400) {
+              clearTimeout(timer);
+              if (!viaKubectl)
+                cfg.log?.(`exec over WebSocket refused (${refusal}); running kubectl exec per command instead (grant get on pods/exec to avoid it)`);
+              viaKubectl = true;
+              const p = spawnInto(kubectlExec(target, command), opts, output);
+              fallback = p;
+              if (killed) p.kill();
+              void p.done.then(resolve);
+              conn.terminate();
+              return;
+            }
+            output.err(`${refusal}\n`);
             code = 1;
             conn.terminate();
           });
         });
         conn.on("error", (e) => {
-          if (code === null && !timedOut) output.err(`exec in pod ${target.pod}: ${e.message}\n`);
+          if (code === null && !timedOut && !fallback) output.err(`exec in pod ${target.pod}: ${e.message}\n`);
         });
         conn.on("close", () => {
+          if (fallback) return;
           clearTimeout(timer);
           if (code === null && !timedOut && !killed) {
             output.err("the exec stream closed without an exit status\n");
@@ -281,6 +317,7 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
       kill: () => {
         killed = true;
         (ws as WebSocket | null)?.terminate();
+        (fallback as { kill(): void } | null)?.kill();
       },
       waitForStderr: (p, t) => output.waitForStderr(p, t),
     };

@@ -23,12 +23,15 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   let kubectl: Kubectl | null = null;
   try {
-    kubectl = createKubectl({ kubeconfig: args.kubeconfig, context: args.context });
+    const log = (line: string): void => {
+      process.stderr.write(`verifier: ${line}\n`);
+    };
+    kubectl = createKubectl({ kubeconfig: args.kubeconfig, context: args.context, log });
     const report = await verify(args, {
       kubectl,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       now: () => Date.now(),
-      log: (line) => process.stderr.write(`verifier: ${line}\n`),
+      log,
     });
     const full = `${JSON.stringify(report, null, 2)}\n`;
     if (args.reportFile) writeFileSync(args.reportFile, full);

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
 import { createKubectl, describeFailure } from "../../../verifier/kubectl";
 import { execPath, execStatus, upgradeRefusal } from "../../../verifier/podExec";
-import { prepareFakeCluster } from "./fakeCluster";
+import { calls, prepareFakeCluster } from "./fakeCluster";
 
 describe("the API's exec protocol", () => {
   it("puts every argument in its own command parameter, percent-encoded, so nothing in an argument changes the request", () => {
@@ -95,6 +95,34 @@ describe("exec in pods through one kubectl proxy", () => {
       assert.match(r.stderr, /TooManyRequests/);
       const again = await k.exec({ namespace: "kube-system", pod: "cilium-ax7k" }, ["cilium-dbg", "encrypt", "status", "-o", "json"]).done;
       assert.equal(again.code, 0, again.stderr);
+    } finally {
+      k.close();
+    }
+  });
+
+  it("falls back to kubectl exec processes, as kubectl does, when the API server refuses exec over WebSocket (RBAC create only)", async () => {
+    const logged: string[] = [];
+    const dir = mkdtempSync(join(tmpdir(), "verifier-exec-"));
+    dirs.push(dir);
+    prepareFakeCluster(dir, "ipsec-1.18-healthy");
+    writeFileSync(join(dir, "exec-get-forbidden"), "");
+    process.env.FAKE_KUBE_DIR = dir;
+    const k = createKubectl({ kubeconfig: null, context: null, binary: join(__dirname, "fake-kubectl", "kubectl"), log: (l) => logged.push(l) });
+    try {
+      for (const pod of ["cilium-ax7k", "cilium-bx7k"]) {
+        const r = await k.exec({ namespace: "kube-system", pod, container: "cilium-agent" }, ["cilium-dbg", "encrypt", "status", "-o", "json"]).done;
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stderr, "");
+        assert.equal((JSON.parse(r.stdout.toString("utf8")) as { mode?: string }).mode, "IPsec");
+      }
+      assert.equal(logged.length, 1);
+      assert.match(logged[0]!, /exec over WebSocket refused \(Error from server \(Forbidden\): .*\); running kubectl exec per command instead/);
+      // Both reads ran as kubectl processes.
+      const execs = calls(dir).filter((a) => a.includes("exec"));
+      assert.deepEqual(
+        execs.map((a) => a.slice(a.indexOf("exec"))),
+        ["cilium-ax7k", "cilium-bx7k"].map((pod) => ["exec", pod, "-c", "cilium-agent", "--", "cilium-dbg", "encrypt", "status", "-o", "json"]),
+      );
     } finally {
       k.close();
     }

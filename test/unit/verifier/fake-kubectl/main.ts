@@ -1,6 +1,8 @@
 // Executable side of fakeCluster.ts, put on PATH as `kubectl` by the CLI test. `kubectl proxy`
 // serves pod exec on its socket with the API's WebSocket exec protocol, answered by the same fake.
+import { existsSync } from "node:fs";
 import { createServer } from "node:http";
+import { join } from "node:path";
 import { WebSocketServer } from "ws";
 import { execArgv, handleKubectl, logCall } from "../fakeCluster";
 
@@ -21,6 +23,17 @@ function proxy(socket: string): void {
     const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/.exec(url.pathname);
     if (!m) {
       sock.end("HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\nForbidden");
+      return;
+    }
+    // A role that grants create on pods/exec but not get: the API server refuses exec over WebSocket.
+    if (existsSync(join(dir, "exec-get-forbidden"))) {
+      const status = JSON.stringify({
+        kind: "Status",
+        status: "Failure",
+        reason: "Forbidden",
+        message: 'pods "x" is forbidden: cannot get resource "pods/exec"',
+      });
+      sock.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(status)}\r\n\r\n${status}`);
       return;
     }
     const container = url.searchParams.get("container");
