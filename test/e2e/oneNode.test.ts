@@ -5,9 +5,13 @@
  */
 import "./oneNode";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { agentFault, CILIUM_VERSIONS, clearAgentFaults, kubectlJson, newStack, PROJECT_DIR, stackConfig, type TestStack } from "./harness";
+import { parse, stringify } from "yaml";
+import { agentFault, CILIUM_VERSIONS, clearAgentFaults, kubeconfig, kubectl, kubectlJson, newStack, PROJECT_DIR, stackConfig, type TestStack } from "./harness";
 
 const VERSION = CILIUM_VERSIONS.find((v) => v.startsWith("1.19."))!;
 let t: TestStack;
@@ -35,6 +39,73 @@ describe(`one node, Cilium ${VERSION}`, () => {
     const report = up.outputs.verification!.value;
     assert.equal(report.verdict, "verified", JSON.stringify(report));
     assert.equal(report.nodeCounts.ok, 1);
+  });
+
+  it("a role with create but not get on pods/exec: exec over WebSocket is refused, the verifier falls back to kubectl exec and verifies", () => {
+    // What the verifier reads, and pods/exec with the verb kubectl's SPDY exec needs, not the GET of WebSocket exec.
+    const rules = [
+      { apiGroups: [""], resources: ["nodes", "pods", "configmaps"], verbs: ["get", "list"] },
+      { apiGroups: ["apps"], resources: ["daemonsets"], verbs: ["get"] },
+      { apiGroups: ["cilium.io"], resources: ["ciliumnodes"], verbs: ["get", "list"] },
+      { apiGroups: [""], resources: ["pods/exec"], verbs: ["create"] },
+    ];
+    const name = "verifier-exec-create-only";
+    const subject = { kind: "ServiceAccount", name, namespace: "default" };
+    const objects = [
+      { apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace: "default" } },
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name }, rules },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+        subjects: [subject],
+      },
+    ];
+    execFileSync("kubectl", ["--kubeconfig", kubeconfig(), "apply", "-f", "-"], {
+      input: JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+      stdio: ["pipe", "ignore", "pipe"],
+    });
+    const token = kubectl("create", "token", name, "--namespace", "default").trim();
+    const admin = parse(kubectl("config", "view", "--raw", "--minify", "--flatten")) as { clusters: unknown[] };
+    const file = join(mkdtempSync(join(tmpdir(), "create-only-")), "kubeconfig");
+    writeFileSync(
+      file,
+      stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: admin.clusters,
+        users: [{ name, user: { token } }],
+        contexts: [{ name, context: { cluster: (admin.clusters[0] as { name: string }).name, user: name } }],
+        "current-context": name,
+      }),
+      { mode: 0o600 },
+    );
+    const r = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "verifier/main.ts",
+        "--mode",
+        "ipsec",
+        "--namespace",
+        "ns-one",
+        "--cilium-version",
+        VERSION,
+        "--kubeconfig",
+        file,
+        "--wire-check",
+        "off",
+      ],
+      { cwd: PROJECT_DIR, encoding: "utf8", env: process.env },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /exec over WebSocket refused \(Error from server \(Forbidden\): [^\n]*cannot get resource "pods\/exec"[^\n]*\); running kubectl exec per command instead/,
+    );
+    assert.equal(JSON.parse(r.stdout).verdict, "verified");
   });
 
   it("an agent that does not answer leaves the node unverified, with the agent's message", () => {
