@@ -59,7 +59,8 @@ start_cluster() {
   export CLUSTER_NODES=${CLUSTER_NODES:-"node-a node-b node-c"} CLUSTER_IP_FAMILIES=dual
   export CLUSTER_EXEC_PATH="$PWD/test/sim/bin" SIM_STATE_DIR="$work/sim"
   [ "${KEEP_CLUSTER:-false}" = true ] || at_exit _stop_cluster "$work"
-  bash toolchain/cluster.sh start "$work/cluster"
+  # Explicit: callers run this under `||`, where set -e does not stop a function.
+  bash toolchain/cluster.sh start "$work/cluster" || return
   KUBECONFIG="$work/cluster/kubeconfig" bash test/sim/sim.sh start "$SIM_STATE_DIR"
 }
 

@@ -236,7 +236,10 @@ start() {
   flock -u 8
   export KUBECONFIG=$dir/kubeconfig
   nodes_yaml | kubectl apply -f - >&2
-  kubectl wait --for=condition=Ready node --all --timeout=120s >&2
+  # kwok marks a few nodes Ready per second on a busy machine: a thousand take minutes.
+  local count
+  count=$(kubectl get nodes --no-headers | wc -l)
+  kubectl wait --for=condition=Ready node --all --timeout="$((120 + count / 2))s" >&2
   # Pods are rejected until the controller manager has made these accounts.
   local ns i
   for ns in default kube-system; do
