@@ -305,6 +305,21 @@ describe("wire check run", () => {
     }
   });
 
+  it("a pair whose capture failed is checked once more: a cut stream then passes, a lasting failure stays an error", async () => {
+    const cut = { code: 1, stderr: "simulated tcpdump: write EPIPE\nerror: Internal error occurred: error executing command in container\n" };
+    let captures = 0;
+    const once = await check(cluster(1, (a) => (a.includes("timeout") && ++captures <= 2 ? cut : undefined)));
+    assert.equal(once.result.verdict, "encrypted");
+    assert.equal(once.calls.filter((c) => c.includes("timeout")).length, 4);
+    assert.ok(
+      once.log.some((l) => /pair w0 -> w1 once more: tcpdump did not start on w0, w1: .*EPIPE/.test(l)),
+      once.log.join("\n"),
+    );
+    const always = await check(cluster(1, (a) => (a.includes("timeout") ? cut : undefined)));
+    assert.equal(always.result.verdict, "inconclusive");
+    assert.equal(always.calls.filter((c) => c.includes("timeout")).length, 4);
+  });
+
   it("pods that never become ready end the wait at the deadline", async () => {
     let t = 0;
     const pending = cluster(1, (a) => (a.includes("pods") ? { stdout: Buffer.from(JSON.stringify({ items: [podJson("p0-server", false)] })) } : undefined));
