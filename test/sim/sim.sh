@@ -56,13 +56,16 @@ start() {
   SIM_CILIUM_CHARTS=${CILIUM_CHARTS:-${TOOLCHAIN_BIN:+$TOOLCHAIN_BIN/../charts}}
   (cd "$ROOT" && SIM_EXEC_PATH=$SIM_EXEC_PATH SIM_CILIUM_CHARTS=$SIM_CILIUM_CHARTS exec setsid node --import tsx test/sim/server/main.ts "$dir" \
     >>"$dir/sim.log" 2>&1 </dev/null) &
-  echo $! >"$dir/sim.pid"
+  local pid=$!
+  echo "$pid" >"$dir/sim.pid"
   for i in $(seq 600); do
     if curl -sf --unix-socket "$dir/sim.sock" http://sim/healthz >/dev/null 2>&1; then
       log "ready: $dir/sim.sock"
       return 0
     fi
-    if ! ours "$(<"$dir/sim.pid")" "test/sim/server/main.ts $dir"; then
+    # Not `ours`: on a busy machine the child can still be sim.sh's fork, not yet node. It is our
+    # unreaped child, so its pid is nobody else's: gone means no process, or a zombie.
+    if ! kill -0 "$pid" 2>/dev/null || [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) == Z ]]; then
       log "simulator exited; last log lines:"
       tail -n 20 "$dir/sim.log" >&2 || true
       stop "$dir"
