@@ -64,6 +64,12 @@ export interface Settings {
   cluster: { kubeconfig?: string; context?: string };
   /** The user marked `cluster` secret: its values must stay secret wherever they are passed. */
   clusterIsSecret: boolean;
+  /**
+   * Top-level keys (`encryption`, `cilium`, ...) the user marked secret. Pulumi marks a whole top-level
+   * key secret when any value under it is (`pulumi config set --secret --path cilium.values.x`), so
+   * everything read from one must stay secret.
+   */
+  secretKeys: ReadonlySet<string>;
   verification: { enabled: boolean; timeoutSeconds: number; wireCheck: boolean };
   /** Things that are allowed but worth a look (printed by the program, not errors). */
   warnings: string[];
@@ -447,6 +453,7 @@ export function parseSettings(allConfig: Record<string, string>, env: SettingsEn
       ...(raw.cluster.context === undefined ? {} : { context: raw.cluster.context }),
     },
     clusterIsSecret: isSecret("cluster"),
+    secretKeys: new Set(Object.keys(input).filter(isSecret)),
     verification: {
       enabled: raw.verification.enabled,
       timeoutSeconds: ceilSeconds((parseGoDuration(raw.verification.timeout) as { ns: bigint }).ns),
