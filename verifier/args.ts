@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { type CiliumVersion, requireCiliumVersion } from "../encryption/ciliumVersion";
+import { DEFAULT_CAPTURE_IMAGE, DEFAULT_WORKLOAD_IMAGE, imageReferenceProblem } from "./images";
 
 export type EncryptionMode = "ipsec" | "wireguard";
 
@@ -21,13 +22,6 @@ export interface VerifierArgs {
   workloadImage: string;
   captureImage: string;
 }
-
-// Pinned by tag so a run is reproducible; both can be overridden for mirrors/air-gapped clusters.
-// busybox has httpd, wget and sleep; netshoot has tcpdump, iproute2 (ip -j) and iputils ping (-p).
-export const DEFAULT_WORKLOAD_IMAGE = "docker.io/library/busybox:1.36.1";
-// Pinned by digest: the capture pod runs with NET_RAW on every node. The digest of v0.13 as public
-// manifests record it (it could not be checked against the registry from here).
-export const DEFAULT_CAPTURE_IMAGE = "docker.io/nicolaka/netshoot:v0.13@sha256:a20c2531bf35436ed3766cd6cfe89d352b050ccc4d7005ce6400adf97503da1b";
 
 // Agents asked at once. Every query is one `kubectl exec`, a stream through the API server to the
 // node's kubelet; 16 keeps a 1,000-node cluster to a few dozen rounds of streams without crowding
@@ -58,8 +52,8 @@ Proves that Cilium transparent encryption is on: asks every agent, optionally ch
   --poll-interval <seconds>   pause between rounds of reads (default 5)
   --concurrency <n>           agents asked at once, 1 to 256 (default ${DEFAULT_CONCURRENCY})
   --report-file <path>        also write the full JSON report there
-  --workload-image <ref>      image of the wire check's client and server pods
-  --capture-image <ref>       image of the wire check's capture pods
+  --workload-image <ref>      image of the wire check's client and server pods (<registry>/<repo>[:tag][@sha256:...])
+  --capture-image <ref>       image of the wire check's capture pods (same form)
   -h, --help                  print this help
 stdout: the JSON report when verified, a short JSON digest otherwise; stderr: progress and summary.
 exit status: 0 verified, 1 not encrypted, 2 could not verify or bad arguments`;
@@ -167,9 +161,16 @@ export function argsFromFlags(f: FlagValues): VerifierArgs {
     const v = f[name];
     return v === undefined ? null : oneOf(name, v, ["true", "false"] as const) === "true";
   };
-  const optional = (name: "kubeconfig" | "context" | "report-file" | "workload-image" | "capture-image"): string | null => {
+  const optional = (name: "kubeconfig" | "context" | "report-file"): string | null => {
     const v = f[name];
     return v === undefined ? null : nonEmpty(name, v);
+  };
+  const image = (name: "workload-image" | "capture-image", fallback: string): string => {
+    const v = f[name];
+    if (v === undefined) return fallback;
+    const problem = imageReferenceProblem(v);
+    if (problem !== null) throw new ArgsError(`--${name} ${problem}; got ${JSON.stringify(v)}`);
+    return v;
   };
   const keyId = f["key-id"] === undefined ? null : ipsecKeyId(mode, f["key-id"]);
   const concurrency = f.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(f.concurrency);
@@ -191,8 +192,8 @@ export function argsFromFlags(f: FlagValues): VerifierArgs {
     pollIntervalSeconds: f["poll-interval"] === undefined ? 5 : seconds("poll-interval", f["poll-interval"], 0.05, 300),
     concurrency,
     reportFile: optional("report-file"),
-    workloadImage: optional("workload-image") ?? DEFAULT_WORKLOAD_IMAGE,
-    captureImage: optional("capture-image") ?? DEFAULT_CAPTURE_IMAGE,
+    workloadImage: image("workload-image", DEFAULT_WORKLOAD_IMAGE),
+    captureImage: image("capture-image", DEFAULT_CAPTURE_IMAGE),
   };
 }
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { ArgsError, DEFAULT_CAPTURE_IMAGE, DEFAULT_CONCURRENCY, DEFAULT_WORKLOAD_IMAGE, parseFlags, parseVerifierArgs } from "../../../verifier/args";
+import { ArgsError, DEFAULT_CONCURRENCY, parseFlags, parseVerifierArgs } from "../../../verifier/args";
+import { DEFAULT_CAPTURE_IMAGE, DEFAULT_WORKLOAD_IMAGE, imageReferenceProblem } from "../../../verifier/images";
 
 const base = ["--mode", "ipsec", "--namespace", "kube-system", "--cilium-version", "1.18.4"];
 
@@ -44,8 +45,8 @@ describe("parseVerifierArgs", () => {
       "--poll-interval",
       "0.5",
       "--workload-image",
-      "mirror/busybox:1",
-      "--capture-image=mirror/netshoot:1",
+      "mirror.example:5000/busybox:1",
+      "--capture-image=mirror.example:5000/netshoot:1@sha256:a20c2531bf35436ed3766cd6cfe89d352b050ccc4d7005ce6400adf97503da1b",
       "--concurrency",
       "64",
       "--report-file=/tmp/r.json",
@@ -61,8 +62,8 @@ describe("parseVerifierArgs", () => {
     assert.equal(a.nodeEncryption, true);
     assert.equal(a.strictMode, false);
     assert.equal(a.pollIntervalSeconds, 0.5);
-    assert.equal(a.workloadImage, "mirror/busybox:1");
-    assert.equal(a.captureImage, "mirror/netshoot:1");
+    assert.equal(a.workloadImage, "mirror.example:5000/busybox:1");
+    assert.equal(a.captureImage, "mirror.example:5000/netshoot:1@sha256:a20c2531bf35436ed3766cd6cfe89d352b050ccc4d7005ce6400adf97503da1b");
   });
 
   it("names the flag and the allowed values in every error", () => {
@@ -94,6 +95,14 @@ describe("parseVerifierArgs", () => {
       [[...base, "--key-id", "16"], /--key-id must be a whole number from 1 to 15/],
       [[...base, "--key-id", "3+"], /--key-id must be a whole number from 1 to 15/],
       [["--mode", "wireguard", "--namespace", "kube-system", "--cilium-version", "1.20.2", "--key-id", "1"], /--key-id is for IPsec only/],
+      [[...base, "--workload-image", "busybox:1.36.1"], /--workload-image must name its registry before the repository.*; got "busybox:1\.36\.1"/],
+      [[...base, "--capture-image", "mirror/netshoot"], /--capture-image must name its registry \(a host with a "\." or a port, or localhost\)/],
+      [
+        [...base, "--capture-image", "r.example/netshoot@sha256:abc"],
+        /--capture-image must be an image reference with its registry.*a digest must be sha256: and 64 lowercase hex digits/,
+      ],
+      [[...base, "--workload-image=-v"], /--workload-image must not start with "-"/],
+      [[...base, "--workload-image", "r.example/Busybox"], /--workload-image must be an image reference with its registry/],
     ];
     for (const [argv, re] of cases) {
       assert.throws(
@@ -124,6 +133,45 @@ describe("parseVerifierArgs", () => {
           );
         },
       ),
+    );
+  });
+
+  it("the default images are pinned by digest and pass the check overrides must pass", () => {
+    for (const image of [DEFAULT_WORKLOAD_IMAGE, DEFAULT_CAPTURE_IMAGE]) {
+      assert.match(image, /^docker\.io\/[a-z/]+:[\w.]+@sha256:[a-f0-9]{64}$/);
+      assert.equal(imageReferenceProblem(image), null);
+    }
+  });
+
+  it("property: references with a registry, a repository path, an optional tag and an optional sha256 digest are accepted", () => {
+    const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/);
+    const component = fc.stringMatching(/^[a-z0-9]{1,6}([._-][a-z0-9]{1,6}){0,2}$/);
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.constant("localhost"),
+          fc.tuple(label, label).map(([a, b]) => `${a}.${b}`),
+        ),
+        fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
+        fc.array(component, { minLength: 1, maxLength: 4 }),
+        fc.option(fc.stringMatching(/^\w[\w.-]{0,20}$/), { nil: undefined }),
+        fc.option(fc.stringMatching(/^[a-f0-9]{64}$/), { nil: undefined }),
+        (host, port, path, tag, digest) => {
+          const ref = `${host}${port === undefined ? "" : `:${port}`}/${path.join("/")}${tag === undefined ? "" : `:${tag}`}${digest === undefined ? "" : `@sha256:${digest}`}`;
+          assert.equal(imageReferenceProblem(ref), null, ref);
+        },
+      ),
+    );
+  });
+
+  it("property: anything with whitespace, a quote or a shell character is refused, and the reason never repeats it", () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 30 }), fc.constantFrom(" ", "\n", "'", '"', ";", "$", "`", "|", "&", "\\"), (s, bad) => {
+        const ref = `registry.example/${s}${bad}x`;
+        const problem = imageReferenceProblem(ref);
+        assert.notEqual(problem, null, ref);
+        assert.ok(!problem!.includes(ref), problem!);
+      }),
     );
   });
 });
