@@ -2,8 +2,9 @@
  * How a stack's settings become the verifier's flags. One function serves the verification Command
  * of `pulumi up` and `npm run verify -- --stack`, so both check exactly the same things.
  */
+import { hostEnv } from "../config/files";
 import { parseSettings, type Settings } from "../config/settings";
-import { readStackConfig } from "../config/stackFile";
+import { type ConfigEngine, loadStackConfig } from "../config/stackFile";
 import { IPSEC_STRICT_MODE_MIN_MINOR } from "../encryption/helmValues";
 import { ArgsError, type FlagValues, parseFlags } from "./args";
 
@@ -56,9 +57,11 @@ export function verifierFlags(inv: VerifierInvocation): string[] {
 
 /**
  * `--stack <name>` stands for the flags the stack's config implies; flags given next to it override
- * those (e.g. `--stack prod --wire-check off`). Without `--stack` the argv is returned as is.
+ * those (e.g. `--stack prod --wire-check off`). Without `--stack` the argv is returned as is. Secret
+ * config is read as the engine reads it, and stays in this process: the expanded flags are the
+ * verifier's own argv, never another process's command line.
  */
-export function expandStackFlag(argv: readonly string[], projectDir: string): string[] {
+export async function expandStackFlag(argv: readonly string[], projectDir: string, engine?: ConfigEngine): Promise<string[]> {
   const i = argv.indexOf("--stack");
   if (i >= 0 && (argv[i + 1] === undefined || argv[i + 1]!.startsWith("--"))) throw new ArgsError("--stack needs a stack name");
   const given = parseFlags(argv);
@@ -66,7 +69,8 @@ export function expandStackFlag(argv: readonly string[], projectDir: string): st
   if (stack === undefined) return [...argv];
   let fromStack: FlagValues;
   try {
-    fromStack = parseFlags(verifierFlags(invocationFromSettings(parseSettings(readStackConfig(projectDir, stack)))));
+    const { config, secretKeys } = await loadStackConfig(projectDir, stack, engine);
+    fromStack = parseFlags(verifierFlags(invocationFromSettings(parseSettings(config, { ...hostEnv(secretKeys), cwd: projectDir }))));
   } catch (e) {
     throw new ArgsError(`--stack ${stack}: ${(e as Error).message}`);
   }

@@ -15,7 +15,7 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
-    args = parseVerifierArgs(expandStackFlag(argv, process.cwd()));
+    args = parseVerifierArgs(await expandStackFlag(argv, process.cwd()));
   } catch (e) {
     if (!(e instanceof ArgsError)) throw e;
     process.stderr.write(`verify: ${e.message}\n\n${USAGE}\n`);

@@ -1,15 +1,18 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseSettings } from "../../config/settings";
 import { parseVerifierArgs } from "../../verifier/args";
 import { expandStackFlag, invocationFromSettings, verifierFlags } from "../../verifier/invocation";
+import { fakeEngine, fakeSecure, projectWithStack } from "./fakeEngine";
 
 const PROJECT_DIR = join(__dirname, "../..");
 
 describe("verify --stack", () => {
-  it("derives the same checks the stack's verification Command runs", () => {
-    const args = parseVerifierArgs(expandStackFlag(["--stack", "prod"], PROJECT_DIR));
+  it("derives the same checks the stack's verification Command runs", async () => {
+    const args = parseVerifierArgs(await expandStackFlag(["--stack", "prod"], PROJECT_DIR));
     assert.equal(args.mode, "wireguard");
     assert.equal(args.namespace, "kube-system");
     assert.equal(args.ciliumVersion.text, "1.20.2");
@@ -20,22 +23,47 @@ describe("verify --stack", () => {
     assert.equal(args.keyId, null);
   });
 
-  it("an IPsec stack asks every node for its key id, so a rotation is verified only once the agents use the new key", () => {
-    const args = parseVerifierArgs(expandStackFlag(["--stack", "dev"], PROJECT_DIR));
+  it("an IPsec stack asks every node for its key id, so a rotation is verified only once the agents use the new key", async () => {
+    const args = parseVerifierArgs(await expandStackFlag(["--stack", "dev"], PROJECT_DIR));
     assert.deepEqual([args.mode, args.keyId, args.strictMode], ["ipsec", 1, false]);
-    assert.equal(parseVerifierArgs(expandStackFlag(["--stack", "dev", "--key-id", "2"], PROJECT_DIR)).keyId, 2);
+    assert.equal(parseVerifierArgs(await expandStackFlag(["--stack", "dev", "--key-id", "2"], PROJECT_DIR)).keyId, 2);
   });
 
-  it("lets flags next to it override the stack's", () => {
-    const args = parseVerifierArgs(expandStackFlag(["--stack", "dev", "--wire-check", "off", "--timeout", "30"], PROJECT_DIR));
+  it("lets flags next to it override the stack's", async () => {
+    const args = parseVerifierArgs(await expandStackFlag(["--stack", "dev", "--wire-check", "off", "--timeout", "30"], PROJECT_DIR));
     assert.equal(args.mode, "ipsec");
     assert.equal(args.wireCheck, false);
     assert.equal(args.timeoutSeconds, 30);
   });
 
-  it("names a missing stack", () => {
-    assert.throws(() => expandStackFlag(["--stack", "nope"], PROJECT_DIR), /--stack nope: no stack file/);
-    assert.throws(() => expandStackFlag(["--stack"], PROJECT_DIR), /--stack needs a stack name/);
+  it("names a missing stack", async () => {
+    await assert.rejects(expandStackFlag(["--stack", "nope"], PROJECT_DIR), /--stack nope: no stack file/);
+    await assert.rejects(expandStackFlag(["--stack"], PROJECT_DIR), /--stack needs a stack name/);
+  });
+
+  it("a secret cluster config is decrypted by the engine and becomes the verifier's connection", async () => {
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), "kubeconfig-")), "config");
+    writeFileSync(kubeconfig, "apiVersion: v1\nkind: Config\n");
+    const dir = projectWithStack("s", {
+      encryption: { type: "ipsec", ipsec: { keyId: 3 } },
+      cluster: { kubeconfig: fakeSecure(kubeconfig), context: fakeSecure("ctx-secret-5e1b") },
+    });
+    const args = parseVerifierArgs(await expandStackFlag(["--stack", "s"], dir, fakeEngine));
+    assert.deepEqual([args.kubeconfig, args.context, args.keyId], [kubeconfig, "ctx-secret-5e1b", 3]);
+    // The engine's own reason, when it cannot decrypt.
+    await assert.rejects(
+      expandStackFlag(["--stack", "s"], dir, async () => Promise.reject(new Error("error: incorrect passphrase"))),
+      /^ArgsError: --stack s: error: incorrect passphrase$/,
+    );
+  });
+
+  it("a bad secret value is refused naming the setting, never echoing the value", async () => {
+    const dir = projectWithStack("s", { encryption: { type: "wireguard" }, cluster: { context: fakeSecure("-ctx-secret-5e1b") } });
+    await assert.rejects(expandStackFlag(["--stack", "s"], dir, fakeEngine), (e: Error) => {
+      assert.match(e.message, /^--stack s: invalid stack config:\n {2}- cilium-encryption:cluster\.context/);
+      assert.ok(!e.message.includes("ctx-secret-5e1b"), e.message);
+      return true;
+    });
   });
 });
 
