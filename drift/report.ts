@@ -5,7 +5,7 @@
  * `terraform plan -refresh-only` does: the engine's refresh diff only covers fields the program sets,
  * so a label added with kubectl carries new outputs but no diff. Values come from events the engine
  * has already masked ("[secret]"); every field of a Secret or of the random bytes is masked here too,
- * whatever the event carries.
+ * whatever the event carries, and so are a Helm release's values outside the encryption settings.
  */
 import type { EngineEvent, StepEventMetadata } from "@pulumi/pulumi/automation";
 
@@ -38,6 +38,21 @@ const SECRET_SIG = "4dabf18193072939515e22adb298388d";
  * `kubectl apply`; the random bytes are the PSK in every encoding.
  */
 const MASK_ALL = new Set(["kubernetes:core/v1:Secret", "random:index/randomBytes:RandomBytes"]);
+const HELM_RELEASE = "kubernetes:helm.sh/v3:Release";
+/**
+ * Fields of a Helm release whose values are masked though no one marked them secret, their paths
+ * kept: a release's values are whatever its users passed to Helm, private keys included (Cilium's
+ * chart takes `tls.ca.key`, `hubble.tls.server.key` and Cluster Mesh client keys as values: cilium
+ * v1.20.2 install/kubernetes/cilium/values.yaml), and an out-of-band `helm upgrade` is no
+ * `pulumi config set --secret`. Repository options hold credentials, and a chart reference can
+ * carry them in its URL (`oci://user:token@...`). Shown: the encryption values this program sets,
+ * which hold no secret and are what drift is mostly about.
+ */
+function releaseFieldMasked(path: string): boolean {
+  const [field, key] = parsePath(path);
+  if (field === "values") return key !== "encryption" && key !== "rollOutCiliumPods";
+  return field === undefined || field === "chart" || field === "repositoryOpts" || field === "valueYamlFiles";
+}
 /** Rewritten by the API server on every write: they say that something changed, never what. */
 const SERVER_MANAGED = /^metadata\.(resourceVersion|managedFields)(\.|\[|$)/;
 const NO_CHANGE = new Set(["same", "read", "refresh", "read-discard", "discard-replaced"]);
@@ -49,9 +64,11 @@ export function parsePath(path: string): Array<string | number> {
   );
 }
 
+/** The value at a path; a path into a masked value reads as masked (the engine's diff names paths inside secrets). */
 export function getPath(obj: unknown, path: string): unknown {
   let cur: unknown = obj;
   for (const p of parsePath(path)) {
+    if (isSecretValue(cur)) return MASK;
     if (cur === null || typeof cur !== "object" || !Object.hasOwn(cur, p)) return undefined;
     cur = (cur as Record<string | number, unknown>)[p];
   }
@@ -124,9 +141,9 @@ function nameOf(urn: string): string {
   return urn.split("::").at(-1) ?? urn;
 }
 
-/** A field change as the report shows it: values only when neither the type nor the value is secret. */
+/** A field change as the report shows it: values only when neither the type, the field nor the value is secret. */
 export function maskedChange(type: string, c: ValueChange): FieldChange {
-  const secret = MASK_ALL.has(type) || containsMask(c.before) || containsMask(c.after);
+  const secret = MASK_ALL.has(type) || (type === HELM_RELEASE && releaseFieldMasked(c.path)) || containsMask(c.before) || containsMask(c.after);
   const change: FieldChange = { path: c.path, kind: c.kind, secret };
   if (!secret) Object.assign(change, { before: c.before, after: c.after });
   return change;

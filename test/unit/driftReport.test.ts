@@ -249,6 +249,55 @@ describe("drift from a refresh", () => {
     assert.deepEqual(masked[0]!.fields, [{ path: "a", kind: "update", secret: true }]);
   });
 
+  it("a Helm release's values changed out of band: paths named, values masked, but the encryption values this program sets", () => {
+    const KEY = "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t";
+    const old = {
+      chart: "cilium",
+      repositoryOpts: { repo: "https://helm.cilium.io" },
+      status: { revision: 1 },
+      values: { rollOutCiliumPods: true, encryption: { enabled: true }, hubble: { relay: { enabled: false } } },
+    };
+    const now = {
+      chart: "oci://reader:tok3n@registry.example.com/cilium",
+      repositoryOpts: { repo: "https://reader:tok3n@charts.example.com" },
+      status: { revision: 2 },
+      values: { rollOutCiliumPods: false, encryption: { enabled: false }, hubble: { relay: { enabled: true }, tls: { server: { key: KEY } } }, "a.b": "c" },
+    };
+    const drifted = driftFromEvents([refreshed(RELEASE_TYPE, "cilium", "same", old, now)], "refresh");
+    assert.deepEqual(
+      drifted[0]!.fields.map((f) => [f.path, f.secret, "before" in f || "after" in f]),
+      [
+        ["chart", true, false],
+        ["repositoryOpts.repo", true, false],
+        ["status.revision", false, true],
+        ["values.encryption.enabled", false, true],
+        ["values.hubble.relay.enabled", true, false],
+        ["values.hubble.tls", true, false],
+        ["values.rollOutCiliumPods", false, true],
+        ['values["a.b"]', true, false],
+      ],
+    );
+    const text = reportText(drifted);
+    for (const hidden of [KEY, "tok3n", '"c"']) assert.ok(!text.includes(hidden), `${hidden} in ${text}`);
+    assert.match(text, /values\.hubble\.tls: changed \(secret\)/);
+    assert.match(text, /values\.encryption\.enabled: true → false/);
+  });
+
+  it("a path the engine's diff names inside a masked value is masked, whatever the type", () => {
+    const events = [
+      refreshed(
+        "kubernetes:core/v1:ConfigMap",
+        "cfg",
+        "update",
+        { data: SECRET },
+        { data: { ...SECRET } },
+        { "data.token": { kind: "update", inputDiff: false } },
+      ),
+    ];
+    assert.deepEqual(driftFromEvents(events, "refresh")[0]!.fields, [{ path: "data.token", kind: "update", secret: true }]);
+    assert.equal(getPath({ data: SECRET }, "data.token.x"), "[secret]");
+  });
+
   it("only the server's bookkeeping changed (resourceVersion, managedFields): no drift", () => {
     const now = secretOutputs({ resourceVersion: "205" });
     now.metadata.managedFields.push({ manager: "kubectl-label", operation: "Update" });
@@ -300,6 +349,24 @@ describe("drift from a preview, merged", () => {
         ['metadata.annotations["cilium-encryption/key-id"]', true, false],
       ],
     );
+  });
+
+  it("the release's secret values: a change the engine names inside them shows its path only", () => {
+    const planned = driftFromEvents(
+      [
+        preview(
+          RELEASE_TYPE,
+          "cilium",
+          "update",
+          { "values.hubble.tls.server.key": { kind: "update", inputDiff: true } },
+          { values: SECRET },
+          { values: { ...SECRET } },
+        ),
+      ],
+      "preview",
+    );
+    assert.deepEqual(planned[0]!.fields, [{ path: "values.hubble.tls.server.key", kind: "update", secret: true }]);
+    assert.match(formatReport({ stack: "dev", drifted: planned }), /values\.hubble\.tls\.server\.key: changed \(secret\)/);
   });
 
   it("a preview that changes nothing adds nothing", () => {
