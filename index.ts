@@ -53,6 +53,8 @@ export = async () => {
       chart: cilium.chart,
       values: plan.release.values,
       adopted: plan.release.adopted,
+      // The values carry the stack's cilium.values and the encryption values made from its encryption config.
+      secretConfig: { values: settings.secretKeys.has("cilium") || settings.secretKeys.has("encryption"), chart: settings.secretKeys.has("cilium") },
       ...(plan.release.importId === undefined ? {} : { importId: plan.release.importId }),
       allowNullValues: plan.release.allowNullValues,
       notes: plan.notes,

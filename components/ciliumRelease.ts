@@ -18,6 +18,11 @@ export interface CiliumReleaseArgs {
    * stay secret in state, and destroying the stack never uninstalls their CNI.
    */
   adopted: boolean;
+  /**
+   * What comes from config the user marked secret: the values (`cilium` or `encryption` secret) and
+   * the chart source (`cilium` secret; a repository URL can hold credentials).
+   */
+  secretConfig: { values: boolean; chart: boolean };
   /** On the run that adopts: the release's `<namespace>/<name>`, imported into the stack before the upgrade. */
   importId?: string;
   /** The adopted values contain nulls, which Helm reads as "drop this chart default"; the provider keeps them only when told. */
@@ -44,14 +49,18 @@ export class CiliumRelease extends pulumi.ComponentResource {
     super("cilium-encryption:index:CiliumRelease", name, {}, opts);
     for (const note of args.notes) void pulumi.log.info(note, this);
 
+    const secretValues = args.adopted || args.secretConfig.values;
+    const secretChart = args.secretConfig.chart;
+    const { chart, repositoryOpts } = helmChart(args.chart);
     const release = new k8s.helm.v3.Release(
       name,
       {
         name: args.releaseName,
         namespace: args.namespace,
-        ...helmChart(args.chart),
+        chart: secretChart ? pulumi.secret(chart) : chart,
+        ...(repositoryOpts === undefined ? {} : { repositoryOpts: secretChart ? pulumi.secret(repositoryOpts) : repositoryOpts }),
         version: args.version.text,
-        values: args.adopted ? pulumi.secret(args.values) : args.values,
+        values: secretValues ? pulumi.secret(args.values) : args.values,
         ...(args.allowNullValues ? { allowNullValues: true } : {}),
         timeout: args.timeoutSeconds,
         // A failed rollout must not leave a release stuck in pending-upgrade.
@@ -66,8 +75,10 @@ export class CiliumRelease extends pulumi.ComponentResource {
         // existing release is imported; the engine then upgrades it to these inputs in the same run.
         ...(args.importId === undefined ? {} : { import: args.importId }),
         retainOnDelete: args.adopted,
-        // The provider's Read reports the release's values in plain text; theirs may hold secrets.
-        ...(args.adopted ? { additionalSecretOutputs: ["values"] } : {}),
+        // An import reads the release in plain text with no earlier state to take secrecy from (the engine
+        // copies it from inputs and prior state only: pulumi v3.259.0 pkg/resource/plugin/provider_plugin.go
+        // annotateSecrets), so the outputs are marked secret on every path.
+        additionalSecretOutputs: [...(secretValues ? ["values"] : []), ...(secretChart ? ["chart", "repositoryOpts"] : [])],
       },
     );
 

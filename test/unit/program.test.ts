@@ -243,6 +243,39 @@ describe("secret config stays secret", () => {
     for (const r of run.resources) assert.ok(!plainText(r).includes("t0ken-q5r2"), `the kubeconfig token in plain text in ${r.type} ${r.name}`);
   });
 
+  it("secret cilium config: the release's values, chart and repository are secret inputs and outputs, and reach Helm", async () => {
+    const cilium = {
+      version: "1.20.2",
+      chart: { repo: "https://reader:tok3n-m9@charts.example.com/cilium" },
+      values: { podAnnotations: { "example.com/owner": "v4lue-s3cret" } },
+    };
+    const stackConfig = asPulumiConfig({ encryption: { type: "wireguard" }, cilium });
+    const plain = await runProgram(stackConfig);
+    assert.ok(plainText(plain.one(RELEASE)).includes("v4lue-s3cret"), "without --secret the values are plain: the check below can fail");
+    const run = await runProgram(stackConfig, {}, "dev", ["cilium-encryption:cilium"]);
+    const release = run.one(RELEASE);
+    assert.ok(isSecret(release.wire.values) && isSecret(release.wire.chart) && isSecret(release.wire.repositoryOpts), JSON.stringify(release.wire));
+    assert.deepEqual(new Set(release.additionalSecretOutputs), new Set(["values", "chart", "repositoryOpts"]));
+    assert.equal(release.inputs.values.podAnnotations["example.com/owner"], "v4lue-s3cret");
+    assert.equal(release.inputs.repositoryOpts.repo, cilium.chart.repo);
+    assert.equal(release.inputs.values.encryption.type, "wireguard");
+    for (const r of run.resources) {
+      for (const value of ["v4lue-s3cret", "tok3n-m9"]) assert.ok(!plainText(r).includes(value), `${value} in plain text in ${r.type} ${r.name}`);
+    }
+    assert.ok(!JSON.stringify(run.outputs).includes("v4lue-s3cret"));
+  });
+
+  it("secret encryption config: the release's values are secret (they carry the strict-mode CIDR), the chart is not", async () => {
+    const encryption = { type: "wireguard", wireguard: { strictMode: { enabled: true, cidr: "10.93.0.0/16", allowRemoteNodeIdentities: true } } };
+    const run = await runProgram(asPulumiConfig({ encryption }), {}, "dev", ["cilium-encryption:encryption"]);
+    const release = run.one(RELEASE);
+    assert.ok(isSecret(release.wire.values), "the values are not secret");
+    assert.equal(isSecret(release.wire.chart), false);
+    assert.deepEqual(release.additionalSecretOutputs, ["values"]);
+    assert.equal(release.inputs.values.encryption.strictMode.egress.cidr, "10.93.0.0/16");
+    for (const r of run.resources) assert.ok(!plainText(r).includes("10.93.0.0"), `the CIDR in plain text in ${r.type} ${r.name}`);
+  });
+
   it("without secrets the verifier still gets its connection from the environment, not the command line", async () => {
     const run = await runProgram(config({ kubeconfig: kubeconfigPath, context }));
     const provider = run.one(PROVIDER);
