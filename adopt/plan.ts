@@ -7,11 +7,11 @@
 
 import { encryptionValuesInput, IPSEC_KEY_FILE, IPSEC_SECRET_NAME, PROJECT, type Settings } from "../config/settings";
 import type { DeployedState } from "../config/transitions";
-import { ciliumValues, encryptionValues, type Values } from "../encryption/helmValues";
+import { ciliumValues, encryptionValues, leafPaths, type Values } from "../encryption/helmValues";
 import { type IpsecAlgorithm, nextKeyId } from "../encryption/keyLine";
 import type { HelmRelease } from "./helmRecord";
 import type { KeyJudgement } from "./keyJudge";
-import { adoptedValues, describeChanges, valueChanges } from "./values";
+import { adoptedValues, describeChanges, type ValueChange, valueChanges } from "./values";
 
 /** A Cilium agent DaemonSet (label k8s-app=cilium) and the Helm release its metadata names, if any. */
 export interface AgentDaemonSet {
@@ -138,6 +138,25 @@ function liveReleaseProblems(settings: Settings, live: HelmRelease, holds: boole
   return problems;
 }
 
+const related = (a: string, b: string) => a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
+
+/**
+ * The note's value changes. describeChanges prints the encryption values, and those can come from
+ * config the user marked secret: `encryption` (a strict-mode CIDR) or a value of the stack's
+ * `cilium.values`. Such a change names its path and what happens to it, never a value, not even the
+ * release's old one, which the user's secret replaces.
+ */
+function changeLines(settings: Settings, changes: ValueChange[], removed: Map<string, string>): string[] {
+  const userPaths = settings.secretKeys.has("cilium") ? [...leafPaths(settings.cilium.values).keys()] : [];
+  const fromSecretConfig = (path: string) =>
+    (settings.secretKeys.has("encryption") && path.startsWith("encryption.")) || userPaths.some((p) => related(p, path));
+  return changes.map((c) => {
+    if (!fromSecretConfig(c.path)) return describeChanges([c], removed)[0]!;
+    if (!("after" in c)) return `${c.path}: removed${removed.has(c.path) ? `: ${removed.get(c.path)}` : ""}`;
+    return `${c.path}: ${"before" in c ? "changed" : "set"} (value from secret config, not shown)`;
+  });
+}
+
 export function planAdoption<L>(settings: Settings, memory: DeployedState, cluster: ClusterState<L>): Plan<L> {
   const { namespace, releaseName, version } = settings.cilium;
   const where = `${namespace}/${releaseName}`;
@@ -166,7 +185,7 @@ export function planAdoption<L>(settings: Settings, memory: DeployedState, clust
     );
     const changes = valueChanges(live.config, adopted.values);
     const kept = valueChanges({}, live.config).length - changes.filter((c) => "before" in c).length;
-    const lines = describeChanges(changes, adopted.removed);
+    const lines = changeLines(settings, changes, adopted.removed);
     notes.push(
       `${holds ? "managing the adopted" : "adopting the"} Helm release ${where} (chart ${live.chartVersion}, revision ${live.revision}; ` +
         `pulumi destroy leaves it installed): ` +

@@ -4,6 +4,7 @@ import fc from "fast-check";
 import type { HelmRelease } from "../../adopt/helmRecord";
 import { judgeKeyLine } from "../../adopt/keyJudge";
 import { type ClusterState, planAdoption } from "../../adopt/plan";
+import { hostEnv } from "../../config/files";
 import { parseSettings, type Settings } from "../../config/settings";
 import { type DeployedState, deployedStateFromOutputs, transitionProblems } from "../../config/transitions";
 import { leafPaths } from "../../encryption/helmValues";
@@ -78,6 +79,43 @@ describe("install, adopt or keep managing", () => {
     assert.deepEqual(deployedStateFromOutputs({ mode: "ipsec", keyId: 2, release: { name: "cilium" } }).release, { adopted: false });
     assert.deepEqual(deployedStateFromOutputs({ release: { adopted: true }, ipsecKeyAdopted: true }), { release: { adopted: true }, ipsecKeyAdopted: true });
     assert.deepEqual(deployedStateFromOutputs({ mode: 3, keyId: "1" }), {});
+  });
+});
+
+describe("the adoption note and config marked secret", () => {
+  /** Settings whose top-level keys in `secret` the user set with --secret. */
+  const secretSettings = (secret: string[], encryption: Record<string, unknown>, cilium: Record<string, unknown>): Settings =>
+    parseSettings(asPulumiConfig({ encryption, cilium }), hostEnv(secret.map((k) => `cilium-encryption:${k}`)));
+  const note = (s: Settings, config: Record<string, unknown>, chartVersion = "1.20.2") =>
+    planAdoption(s, {}, cluster({ release: liveRelease({ chartVersion, config: { ...userConfig, ...config } }) })).notes.join("\n");
+  const wgStrict = (cidr: string) => ({ ...WG, wireguard: { strictMode: { enabled: true, cidr, allowRemoteNodeIdentities: true } } });
+  const liveStrict = { encryption: { enabled: true, type: "wireguard", strictMode: { egress: { enabled: true, cidr: "10.66.0.0/16" } } } };
+
+  it("secret encryption config: every encryption value change names its path only, the release's old value included", () => {
+    const shown = note(secretSettings([], wgStrict("10.77.0.0/16"), { version: "1.20.2" }), liveStrict);
+    assert.match(shown, /encryption\.strictMode\.egress\.cidr: "10\.66\.0\.0\/16" → "10\.77\.0\.0\/16"/, "without --secret the values are shown");
+    const hidden = note(secretSettings(["encryption"], wgStrict("10.77.0.0/16"), { version: "1.20.2" }), liveStrict);
+    assert.match(hidden, /encryption\.strictMode\.egress\.cidr: changed \(value from secret config, not shown\)/);
+    assert.match(hidden, /encryption\.strictMode\.egress\.allowRemoteNodeIdentities: set \(value from secret config, not shown\)/);
+    assert.ok(!hidden.includes("10.77") && !hidden.includes("10.66"), hidden);
+    assert.match(hidden, /7 other values the release's users set: unchanged/);
+  });
+
+  it("secret encryption config: a removed leaf of the release keeps its reason, not its value", () => {
+    const live = { encryption: { enabled: true, type: "wireguard", wireguard: { persistentKeepalive: "25s" } } };
+    const hidden = note(secretSettings(["encryption"], IPSEC(1), { version: "1.20.2" }), live);
+    assert.match(hidden, /encryption\.wireguard\.persistentKeepalive: removed: a wireguard option, but encryption\.type is ipsec/);
+    assert.ok(!hidden.includes("25s"), hidden);
+  });
+
+  it("secret cilium config: an encryption value from cilium.values names its path only; the stack's own encryption values still show", () => {
+    const cilium = { version: "1.18.6", values: { encryption: { ipsec: { interface: "ethsecret7" } } } };
+    const live = { encryption: { enabled: true, ipsec: { interface: "ethold3" } } };
+    assert.match(note(secretSettings([], IPSEC(1), cilium), live, "1.18.6"), /encryption\.ipsec\.interface: "ethold3" → "ethsecret7"/);
+    const hidden = note(secretSettings(["cilium"], IPSEC(1), cilium), live, "1.18.6");
+    assert.match(hidden, /encryption\.ipsec\.interface: changed \(value from secret config, not shown\)/);
+    assert.match(hidden, /encryption\.type: set to "ipsec"/);
+    assert.ok(!hidden.includes("ethsecret7") && !hidden.includes("ethold3"), hidden);
   });
 });
 

@@ -84,6 +84,38 @@ describe("a cluster that already runs Cilium as a Helm release, with a key Secre
   });
 });
 
+describe("config marked secret on the adopting run", () => {
+  it("the note printed with the preview names the encryption values it changes, never a secret one; values and chart stay secret", async () => {
+    const liveEncryption = { enabled: true, type: "wireguard", strictMode: { egress: { enabled: true, cidr: "10.66.0.0/16" } } };
+    inCluster({
+      release: { ...live, config: { ...userConfig, encryption: liveEncryption } },
+      agents: [{ namespace: "kube-system", name: "cilium", helmRelease: "cilium" }],
+    });
+    const config = asPulumiConfig({
+      encryption: { type: "wireguard", wireguard: { strictMode: { enabled: true, cidr: "10.77.0.0/16", allowRemoteNodeIdentities: true } } },
+      cilium: { values: { podAnnotations: { owner: "v4lue-s3cret" } } },
+    });
+    const printed: string[] = [];
+    const log = console.log;
+    // Under mocks there is no engine, so the SDK prints log messages to the console.
+    console.log = (...args: unknown[]) => void printed.push(args.join(" "));
+    let run: Awaited<ReturnType<typeof runProgram>>;
+    try {
+      run = await runProgram(config, {}, "dev", ["cilium-encryption:encryption", "cilium-encryption:cilium"]);
+    } finally {
+      console.log = log;
+    }
+    const text = printed.join("\n");
+    assert.match(text, /adopting the Helm release kube-system\/cilium/);
+    assert.match(text, /encryption\.strictMode\.egress\.cidr: changed \(value from secret config, not shown\)/);
+    for (const value of ["10.77.", "10.66.", "v4lue-s3cret"]) assert.ok(!text.includes(value), `${value} printed: ${text}`);
+    const release = run.one(RELEASE);
+    assert.ok(isSecret(release.wire.values) && isSecret(release.wire.chart) && isSecret(release.wire.repositoryOpts), JSON.stringify(release.wire));
+    assert.equal(release.inputs.values.podAnnotations.owner, "v4lue-s3cret");
+    assert.deepEqual(new Set(release.additionalSecretOutputs), new Set(["values", "chart", "repositoryOpts"]));
+  });
+});
+
 describe("a cluster without Cilium", () => {
   it("installs as before: no import, uninstalled on destroy, values in the open, a generated key", async () => {
     inCluster({ agents: [] });
