@@ -16,6 +16,7 @@ import {
   type WireguardEncryption,
 } from "../encryption/helmValues";
 import { IPSEC_ALGORITHM_NAMES, type IpsecAlgorithm, isKeyId } from "../encryption/keyLine";
+import { IMAGE_REFERENCE_ALLOWED, imageReferenceProblem } from "../verifier/images";
 import { hostEnv, readLocalChart, resolvePath, type SettingsEnv } from "./files";
 
 export const PROJECT = "cilium-encryption";
@@ -70,7 +71,8 @@ export interface Settings {
    * everything read from one must stay secret.
    */
   secretKeys: ReadonlySet<string>;
-  verification: { enabled: boolean; timeoutSeconds: number; wireCheck: boolean };
+  /** `images`: overrides of the wire check's default images, e.g. a mirror's. */
+  verification: { enabled: boolean; timeoutSeconds: number; wireCheck: boolean; images: { workload?: string; capture?: string } };
   /** Things that are allowed but worth a look (printed by the program, not errors). */
   warnings: string[];
 }
@@ -134,6 +136,11 @@ const persistentKeepalive = goDuration((ns) =>
 const verificationTimeout = goDuration((ns) =>
   ns > 0n && ceilSeconds(ns) <= VERIFIER_MAX_TIMEOUT_SECONDS ? undefined : `must be from 1s to 24h (${VERIFIER_MAX_TIMEOUT_SECONDS}s, the verifier's limit)`,
 );
+/** An image of the wire check's pods (a mirror, for air-gapped clusters), checked as the verifier checks it. */
+const imageReference = z.string({ error: (iss) => `must be ${IMAGE_REFERENCE_ALLOWED}, ${got(iss.input)}` }).superRefine((v, ctx) => {
+  const problem = imageReferenceProblem(v);
+  if (problem !== null) ctx.addIssue({ code: "custom", message: `${problem}, ${got(v)}` });
+});
 
 const ipv4Cidr = z
   .string({ error: (iss) => `must be an IPv4 CIDR such as 10.0.0.0/8, ${got(iss.input)}` })
@@ -207,7 +214,12 @@ const schema = strict({
       .refine((v) => !/[\x00-\x1f\x7f]/.test(v), { error: (iss) => `must be a kubeconfig context name (no control characters), ${got(iss.input)}` })
       .optional(),
   }).default({}),
-  verification: strict({ enabled: bool.default(true), timeout: verificationTimeout.default("10m"), wireCheck: bool.default(true) }).default({
+  verification: strict({
+    enabled: bool.default(true),
+    timeout: verificationTimeout.default("10m"),
+    wireCheck: bool.default(true),
+    images: strict({ workload: imageReference.optional(), capture: imageReference.optional() }).optional(),
+  }).default({
     enabled: true,
     timeout: "10m",
     wireCheck: true,
@@ -458,6 +470,7 @@ export function parseSettings(allConfig: Record<string, string>, env: SettingsEn
       enabled: raw.verification.enabled,
       timeoutSeconds: ceilSeconds((parseGoDuration(raw.verification.timeout) as { ns: bigint }).ns),
       wireCheck: raw.verification.wireCheck,
+      images: { ...raw.verification.images },
     },
     warnings,
   };

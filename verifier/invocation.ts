@@ -22,6 +22,9 @@ export interface VerifierInvocation {
   strictMode?: boolean;
   /** IPsec only: the key id (SPI) every node must announce, so a rotation is verified only once the agents use the new key. */
   keyId?: number;
+  /** The wire check's images when not the verifier's defaults (a mirror). */
+  workloadImage?: string;
+  captureImage?: string;
 }
 
 export function invocationFromSettings(settings: Settings): VerifierInvocation {
@@ -33,6 +36,8 @@ export function invocationFromSettings(settings: Settings): VerifierInvocation {
     ...cluster,
     timeoutSeconds: verification.timeoutSeconds,
     wireCheck: verification.wireCheck,
+    ...(verification.images.workload === undefined ? {} : { workloadImage: verification.images.workload }),
+    ...(verification.images.capture === undefined ? {} : { captureImage: verification.images.capture }),
     ...(encryption.type === "wireguard"
       ? { nodeEncryption: encryption.nodeEncryption, strictMode: encryption.strictMode !== undefined }
       : {
@@ -52,6 +57,8 @@ export function verifierFlags(inv: VerifierInvocation): string[] {
   if (inv.nodeEncryption !== undefined) argv.push("--node-encryption", String(inv.nodeEncryption));
   if (inv.strictMode !== undefined) argv.push("--strict-mode", String(inv.strictMode));
   if (inv.keyId !== undefined) argv.push("--key-id", String(inv.keyId));
+  if (inv.workloadImage !== undefined) argv.push("--workload-image", inv.workloadImage);
+  if (inv.captureImage !== undefined) argv.push("--capture-image", inv.captureImage);
   return argv;
 }
 

@@ -536,6 +536,98 @@ const cases: Case[] = [
     { encryption: wg(), encyption: { type: "ipsec" } },
     /cilium-encryption:encyption: is not a known key; allowed here: encryption, cilium, cluster, verification/,
   ),
+  // verification images
+  c(
+    "image without a registry",
+    { encryption: wg(), verification: { images: { workload: "busybox:1.36.1" } } },
+    /cilium-encryption:verification\.images\.workload: must name its registry before the repository, e\.g\. "docker\.io\/library\/busybox:1\.36\.1" rather than "busybox:1\.36\.1", got "busybox:1\.36\.1"/,
+  ),
+  c(
+    "image whose first path part is no registry host",
+    { encryption: wg(), verification: { images: { capture: "mirror/netshoot:v0.13" } } },
+    /cilium-encryption:verification\.images\.capture: must name its registry \(a host with a "\." or a port, or localhost\) before the repository.*got "mirror\/netshoot:v0\.13"/,
+  ),
+  c(
+    "image starting with -",
+    { encryption: wg(), verification: { images: { workload: "-oyaml" } } },
+    /verification\.images\.workload: must not start with "-" \(it would be read as a command-line flag\), got "-oyaml"/,
+  ),
+  c(
+    "image with a short digest",
+    { encryption: wg(), verification: { images: { capture: "registry.example/netshoot@sha256:a20c2531" } } },
+    /verification\.images\.capture: must be an image reference with its registry: <registry>\/<repository>\[:<tag>\]\[@sha256:<64 hex digits>\].*a digest must be sha256: and 64 lowercase hex digits, got "registry\.example\/netshoot@sha256:a20c2531"/,
+  ),
+  c(
+    "image with an md5 digest",
+    { encryption: wg(), verification: { images: { capture: `registry.example/netshoot@md5:${"a".repeat(32)}` } } },
+    /verification\.images\.capture: must be an image reference with its registry.*a digest must be sha256: and 64 lowercase hex digits/,
+  ),
+  c(
+    "image with an uppercase digest",
+    { encryption: wg(), verification: { images: { capture: `registry.example/netshoot@sha256:${"A".repeat(64)}` } } },
+    /verification\.images\.capture: must be an image reference with its registry.*a digest must be sha256: and 64 lowercase hex digits/,
+  ),
+  c(
+    "image with an uppercase repository",
+    { encryption: wg(), verification: { images: { workload: "registry.example/BusyBox:1.36.1" } } },
+    /verification\.images\.workload: must be an image reference with its registry: <registry>\/<repository>\[:<tag>\]\[@sha256:<64 hex digits>\], e\.g\. "registry\.example\.com\/mirror\/busybox:1\.36\.1", got "registry\.example\/BusyBox:1\.36\.1"/,
+  ),
+  c(
+    "image with a flag after a space",
+    { encryption: wg(), verification: { images: { workload: "registry.example/busybox:1 --privileged" } } },
+    /verification\.images\.workload: must be an image reference with its registry/,
+  ),
+  c(
+    "image with a newline",
+    { encryption: wg(), verification: { images: { capture: "registry.example/netshoot:v0.13\nimage: evil.example/x" } } },
+    /verification\.images\.capture: must be an image reference with its registry/,
+  ),
+  c(
+    "image with a command substitution",
+    { encryption: wg(), verification: { images: { capture: "registry.example/netshoot:$(id)" } } },
+    /verification\.images\.capture: must be an image reference with its registry/,
+  ),
+  c(
+    "image tag of 129 characters",
+    { encryption: wg(), verification: { images: { workload: `registry.example/busybox:${"t".repeat(129)}` } } },
+    /verification\.images\.workload: must be an image reference with its registry/,
+  ),
+  c(
+    "image repository path over 255 characters",
+    { encryption: wg(), verification: { images: { workload: `registry.example/${"a/".repeat(127)}busybox:1` } } },
+    /verification\.images\.workload: has a repository path longer than 255 characters/,
+  ),
+  c(
+    "image empty",
+    { encryption: wg(), verification: { images: { workload: "" } } },
+    /verification\.images\.workload: must be an image reference with its registry/,
+  ),
+  c(
+    "image a number",
+    { encryption: wg(), verification: { images: { capture: 42 } } },
+    /verification\.images\.capture: must be an image reference with its registry: .*, got 42/,
+  ),
+  c(
+    "images a string",
+    { encryption: wg(), verification: { images: "registry.example/busybox:1.36.1" } },
+    /verification\.images: must be an object with keys workload, capture, got "registry\.example\/busybox:1\.36\.1"/,
+  ),
+  c(
+    "images a list",
+    { encryption: wg(), verification: { images: ["registry.example/busybox:1.36.1"] } },
+    /verification\.images: must be an object with keys workload, capture/,
+  ),
+  c(
+    "unknown image key",
+    { encryption: wg(), verification: { images: { agent: "registry.example/cilium:v1" } } },
+    /verification\.images\.agent: is not a known key; allowed here: workload, capture/,
+  ),
+  c(
+    "secret image without a registry",
+    { encryption: wg(), verification: { images: { workload: "busybox-x7q2:1" } } },
+    /verification\.images\.workload: must name its registry before the repository.*, got a value marked secret \(not shown\)/,
+    { secret: ["cilium-encryption:verification"], hidden: "busybox-x7q2" },
+  ),
 ];
 
 describe("bad config is refused before any resource is registered", () => {

@@ -86,4 +86,27 @@ describe("verifier flags from the settings", () => {
     const old = ipsec("1.18.11", { keyId: 7 });
     assert.deepEqual([flag(old, "--key-id"), flag(old, "--strict-mode")], ["7", undefined]);
   });
+
+  it("verification.images become the wire check's image flags, each only when set; the verifier takes them as they are", () => {
+    const withImages = (images: object | undefined) =>
+      verifierFlags(
+        invocationFromSettings(
+          parseSettings({
+            "cilium-encryption:encryption": JSON.stringify({ type: "wireguard" }),
+            ...(images === undefined ? {} : { "cilium-encryption:verification": JSON.stringify({ images }) }),
+          }),
+        ),
+      );
+    const workload = "registry.example:5000/mirror/busybox:1.36.1@sha256:4059babd1b7f9ad15525d28c5cdc7243eb75b4e4131aca2b4232c66eadce2250";
+    const capture = "registry.example:5000/mirror/netshoot:v0.13";
+    const both = withImages({ workload, capture });
+    assert.deepEqual([flag(both, "--workload-image"), flag(both, "--capture-image")], [workload, capture]);
+    const args = parseVerifierArgs(both);
+    assert.deepEqual([args.workloadImage, args.captureImage], [workload, capture]);
+    const one = withImages({ capture });
+    assert.deepEqual([flag(one, "--workload-image"), flag(one, "--capture-image")], [undefined, capture]);
+    for (const argv of [withImages(undefined), withImages({})]) {
+      assert.ok(!argv.some((a) => a.endsWith("-image")), argv.join(" "));
+    }
+  });
 });
