@@ -283,6 +283,32 @@ describe("drift from a refresh", () => {
     assert.match(text, /values\.encryption\.enabled: true → false/);
   });
 
+  it("whatever a release's users put in its values, the report shows no value outside the encryption settings (property)", () => {
+    const key = fc.constantFrom("encryption", "rollOutCiliumPods", "hubble", "tls", "key", "a.b", "0");
+    const tree = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: "small" },
+        fc.uuid().map((u) => `val-${u}`),
+        tie("array"),
+        tie("object"),
+      ),
+      array: fc.array(tie("value"), { maxLength: 3 }),
+      object: fc.dictionary(key, tie("value"), { maxKeys: 4, noNullPrototype: true }),
+    })).object;
+    /** Every string leaf of a values tree, except those under the keys the report may show. */
+    const hidden = (v: unknown, top = true): string[] => {
+      if (typeof v === "string") return [v];
+      if (v === null || typeof v !== "object") return [];
+      return Object.entries(v).flatMap(([k, x]) => (top && (k === "encryption" || k === "rollOutCiliumPods") ? [] : hidden(x, false)));
+    };
+    fc.assert(
+      fc.property(tree, tree, (before, after) => {
+        const text = reportText(driftFromEvents([refreshed(RELEASE_TYPE, "cilium", "same", { values: before }, { values: after })], "refresh"));
+        for (const leaf of [...hidden(before), ...hidden(after)]) assert.ok(!text.includes(leaf), `${leaf} in ${text}`);
+      }),
+    );
+  });
+
   it("a path the engine's diff names inside a masked value is masked, whatever the type", () => {
     const events = [
       refreshed(
