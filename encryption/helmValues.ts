@@ -6,7 +6,7 @@
  * check user keys against the known set, read from each minor's values.schema.json.
  */
 
-import { agentOverrideProblems, agentStartProblems, type Values } from "./chartRules";
+import { agentStartProblems, agentValueProblems, renderedEncryptionTypes, type Values } from "./chartRules";
 import type { CiliumVersion } from "./ciliumVersion";
 
 export type { Values } from "./chartRules";
@@ -146,8 +146,9 @@ function ownedEncryptionKey(version: CiliumVersion, mode: string, path: string):
 
 /**
  * Problems with user-supplied extra values: contradictions of the encryption values we set, unknown
- * `encryption.*` keys for this chart version, options of the other mode, keys the program owns, agent
- * options set behind the encryption values, and combinations the agent refuses to start with. Paths
+ * `encryption.*` keys for this chart version, options of the other mode, keys the program owns, values
+ * that remove the agents, move their configuration source or set an owned agent option by another route
+ * (chartRules.ts agentValueProblems), and combinations the agent refuses to start with. Paths
  * are dotted; `show` renders a user value (the caller hides secret ones).
  */
 export function userValueProblems(version: CiliumVersion, ours: Values, user: Values, show: (v: unknown) => string = (v) => JSON.stringify(v)): string[] {
@@ -159,6 +160,15 @@ export function userValueProblems(version: CiliumVersion, ours: Values, user: Va
     const owned = [...ourLeaves.keys()].find((p) => p === path || p.startsWith(`${path}.`) || path.startsWith(`${p}.`));
     if (owned !== undefined) {
       if (owned === path && JSON.stringify(ourLeaves.get(path)) === JSON.stringify(value)) continue;
+      const rendered = renderedEncryptionTypes(version);
+      if (path === "encryption.type" && !rendered.includes(value as string)) {
+        problems.push(
+          `${path}: set to ${show(value)}, but the encryption settings require ${path} = ${JSON.stringify(ourLeaves.get(path))}, and the Cilium ${version.major}.${version.minor} ` +
+            `chart renders no encryption for this type at all (cilium-configmap.yaml compares it exactly with ${rendered.join(", ")}), so encryption would be off; ` +
+            "set the type with the stack's encryption.type and leave it out of cilium.values",
+        );
+        continue;
+      }
       problems.push(
         `${path}: set to ${show(value)}, but the encryption settings require ${owned} = ${JSON.stringify(ourLeaves.get(owned))}; change it through the stack's encryption config instead`,
       );
@@ -181,7 +191,7 @@ export function userValueProblems(version: CiliumVersion, ours: Values, user: Va
       if (reason !== undefined) problems.push(`${path}: ${reason}`);
     }
   }
-  problems.push(...agentOverrideProblems(version, user, show), ...agentStartProblems(version, mode, user));
+  problems.push(...agentValueProblems(version, mode, user, show), ...agentStartProblems(version, mode, user));
   return problems;
 }
 

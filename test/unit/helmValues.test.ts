@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { agentEnvName, agentOverrideProblems, encryptionAgentOptions } from "../../encryption/chartRules";
+import { agentEnvName, agentValueProblems, encryptionAgentOptions } from "../../encryption/chartRules";
 import { type CiliumVersion, parseCiliumVersion } from "../../encryption/ciliumVersion";
 import { ciliumValues, type EncryptionValuesInput, encryptionValues, leafPaths, userValueProblems, type Values } from "../../encryption/helmValues";
 
@@ -126,7 +126,7 @@ describe("agent options behind the encryption values", () => {
       fc.property(version, channel, fc.nat(), (ver, via, pick) => {
         const owned = [...encryptionAgentOptions(ver)];
         const option = owned[pick % owned.length]!;
-        const problems = agentOverrideProblems(ver, channels[via](option), JSON.stringify);
+        const problems = agentValueProblems(ver, "ipsec", channels[via](option), JSON.stringify);
         assert.equal(problems.length, 1, problems.join("\n"));
         assert.match(problems[0]!, new RegExp(`^${via}(\\[\\d\\]|\\.${option}): `));
       }),
@@ -136,7 +136,7 @@ describe("agent options behind the encryption values", () => {
   it("other agent options pass", () => {
     for (const option of ["debug", "enable-hubble", "enable-ipsec-xfrm-state-caching", "node-encryption-opt-out-labels", "ipsec-key"]) {
       for (const via of Object.keys(channels) as Array<keyof typeof channels>)
-        assert.deepEqual(agentOverrideProblems(v("1.20.2"), channels[via](option), JSON.stringify), [], `${via} ${option}`);
+        assert.deepEqual(agentValueProblems(v("1.20.2"), "ipsec", channels[via](option), JSON.stringify), [], `${via} ${option}`);
     }
   });
 
