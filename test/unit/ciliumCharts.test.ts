@@ -9,7 +9,15 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { hostEnv, readLocalChart } from "../../config/files";
-import { encryptionAgentOptions } from "../../encryption/chartRules";
+import {
+  AGENT_CONFIG_DIR,
+  AGENT_CONFIG_VOLUMES,
+  AGENT_HOME,
+  encryptionAgentOptions,
+  IPSEC_KEY_DIR,
+  renderedEncryptionTypes,
+  splicedValues,
+} from "../../encryption/chartRules";
 import { type CiliumVersion, parseCiliumVersion } from "../../encryption/ciliumVersion";
 import { type EncryptionValuesInput, encryptionValues, knownEncryptionKeys, leafPaths } from "../../encryption/helmValues";
 
@@ -55,7 +63,39 @@ const READ_VALUES = [
   "l7Proxy",
   "cni.chainingMode",
   "cni.chainingTarget",
+  "agent",
+  "preflight.enabled",
+  "sleepAfterInit",
+  "daemon.configSources",
+  "daemon.allowedConfigOverrides",
+  "daemon.blockedConfigOverrides",
+  "podAnnotations",
 ];
+
+/**
+ * Values a template writes with toYaml into a list or mapping without a key of their own (the line before
+ * does not open a key at a smaller indent than the nindent), or, in a pod spec, ranges over to render one
+ * list item each (a range inside a ConfigMap value renders text, such as the etcd endpoints).
+ */
+function splicedIn(template: string, ranges: boolean): Set<string> {
+  const lines = template.split("\n");
+  const out = new Set<string>();
+  let withValue: string | undefined;
+  lines.forEach((line, i) => {
+    withValue = /\{\{-?\s*with\s+\.Values\.([\w.]+)/.exec(line)?.[1] ?? withValue;
+    const ranged = /\{\{-?\s*range\s+(?:\$\w+\s*:=\s*)?\.Values\.([\w.]+)/.exec(line)?.[1];
+    if (ranges && ranged !== undefined && /^\s*- /.test(lines[i + 1] ?? "")) out.add(ranged);
+    const yaml = /toYaml\s+(?:\.Values\.([\w.]+)|\.)[\s|}]/.exec(line);
+    if (yaml === null) return;
+    const value = yaml[1] ?? withValue;
+    const indent = Number(/nindent (\d+)/.exec(line)?.[1] ?? line.search(/\S/));
+    let j = i - 1;
+    while (j > 0 && /^\s*(\{\{|#|$)/.test(lines[j]!)) j--;
+    const ownKey = lines[j]!.trimEnd().endsWith(":") && lines[j]!.search(/\S/) < indent;
+    if (!ownKey && value !== undefined) out.add(value);
+  });
+  return out;
+}
 
 describe("Cilium's real charts", () => {
   it("every supported minor is pinned", () => {
@@ -72,6 +112,8 @@ describe("Cilium's real charts", () => {
       const schema = JSON.parse(readFileSync(join(dir, "values.schema.json"), "utf8")) as Schema;
       const leaves = new Set(schemaLeaves(schema));
       const configmap = readFileSync(join(dir, "templates/cilium-configmap.yaml"), "utf8");
+      const daemonset = readFileSync(join(dir, "templates/cilium-agent/daemonset.yaml"), "utf8");
+      const source = (path: string) => readFileSync(join(dir, "../../..", path), "utf8");
 
       it("the encryption keys we know are exactly the chart's (ztunnel aside)", () => {
         const chartKeys = [...leaves].filter((p) => p.startsWith("encryption.") && !p.startsWith("encryption.ztunnel.")).sort();
@@ -102,6 +144,52 @@ describe("Cilium's real charts", () => {
 
       it("encryption.ipsec.interface is rendered up to 1.19 and ignored from 1.20", () => {
         assert.equal(/encrypt-interface: \{\{ \.Values\.encryption\.ipsec\.interface/.test(configmap), ver.minor <= 19);
+      });
+
+      it("the values whose shape is checked are exactly those the agent's pod and ConfigMap take in whole", () => {
+        const spliced = new Set([...splicedIn(daemonset, true), ...splicedIn(configmap, false)]);
+        assert.deepEqual([...spliced].sort(), [...splicedValues(ver).keys()].sort());
+      });
+
+      it("the encryption types the chart renders", () => {
+        const types = new Set([...configmap.matchAll(/eq \.Values\.encryption\.type "([^"]+)"/g)].map((m) => m[1]!));
+        assert.deepEqual([...types].sort(), [...renderedEncryptionTypes(ver)].sort());
+      });
+
+      it("what decides whether agents run and where their configuration comes from", () => {
+        assert.match(daemonset, /^\{\{- if and \.Values\.agent \(not \.Values\.preflight\.enabled\) \}\}/);
+        assert.match(configmap, /^\{\{- if and \( or \(\.Values\.agent\) .*\(not \.Values\.preflight\.enabled\) \}\}/);
+        assert.match(daemonset, /\{\{- if \.Values\.sleepAfterInit \}\}\n\s+command:\n\s+- \/bin\/bash/);
+        assert.ok(daemonset.includes(`- --config-dir=${AGENT_CONFIG_DIR}\n`));
+        assert.match(daemonset, /cilium\.io\/cilium-configmap-checksum: .*\n/);
+        for (const volume of AGENT_CONFIG_VOLUMES.slice(0, ver.minor >= 19 ? 2 : 1)) {
+          assert.match(daemonset, new RegExp(`- name: ${volume}\\n\\s+mountPath: /tmp`), volume);
+        }
+        assert.match(daemonset, /- "--source=\{\{\.Values\.daemon\.configSources\}\}"/);
+        assert.match(daemonset, /mountPath: \{\{ \.Values\.encryption\.ipsec\.mountPath \}\}/);
+        assert.match(readFileSync(join(dir, "values.yaml"), "utf8"), new RegExp(`^  ipsec:\\n(?:    .*\\n)*?    mountPath: ${IPSEC_KEY_DIR}\\n`, "m"));
+        const buildConfig = source("cilium-dbg/cmd/build-config.go");
+        assert.ok(buildConfig.includes(`Dest:     "${AGENT_CONFIG_DIR}"`));
+        assert.match(
+          buildConfig,
+          /Source: \[\]string\{\n\s+resolver\.KindConfigMap \+ ":cilium-config",\n\s+resolver\.KindNodeConfig \+ ":" \+ os\.Getenv\("CILIUM_K8S_NAMESPACE"\),\n\s+\}/,
+        );
+        const options = source("pkg/option/config.go");
+        for (const [name, flag] of [
+          ["ConfigFile", "config"],
+          ["ConfigDir", "config-dir"],
+          ["CMDRef", "cmdref"],
+        ]) {
+          assert.match(options, new RegExp(`\\t${name} = "${flag}"\\n`), flag);
+          assert.match(source("daemon/cmd/daemon_main.go"), new RegExp(`option\\.BindEnv\\(vp, option\\.${name}\\)`), flag);
+        }
+        // The cmdref check returns before the configuration directory and file are read.
+        assert.match(
+          options,
+          /if vp\.GetString\(CMDRef\) != "" \{\n\s+return\n\s+\}[\s\S]*ReadDirConfig\([\s\S]*vp\.AddConfigPath\("\$HOME"\)[\s\S]*vp\.ReadInConfig\(\)/,
+        );
+        assert.match(source("daemon/cmd/root.go"), /option\.InitConfig\(.*"cilium-agent", "cilium", h\.Viper\(\)\)/);
+        assert.doesNotMatch(source("images/cilium/Dockerfile"), /^ENV HOME/m, `the agent's HOME is the runtime's default, ${AGENT_HOME}`);
       });
 
       it("reads the chart's own name and version from Chart.yaml", () => {
