@@ -4,10 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { resolve } from "node:path";
-import { describe, it } from "node:test";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, describe, it } from "node:test";
 import { USAGE as DRIFT_USAGE, parseDriftArgs } from "../../drift/main";
 import { parseRotateArgs, USAGE as ROTATE_USAGE } from "../../scripts/rotate";
+import { fakeSecure, projectWithStack } from "./fakeEngine";
 
 const PROJECT_DIR = resolve(__dirname, "../..");
 
@@ -90,3 +93,44 @@ for (const { name, script, usage } of COMMANDS) {
     });
   });
 }
+
+describe("drift and rotate without the Pulumi CLI", () => {
+  // Only node on PATH: no pulumi, no kubectl.
+  const bin = mkdtempSync(join(tmpdir(), "only-node-"));
+  symlinkSync(process.execPath, join(bin, "node"));
+  after(() => rmSync(bin, { recursive: true, force: true }));
+  const bare = (script: string, args: string[], cwd = PROJECT_DIR) => {
+    const r = spawnSync(process.execPath, ["--import", "tsx", join(PROJECT_DIR, script), ...args], {
+      cwd,
+      encoding: "utf8",
+      env: { ...process.env, PATH: bin },
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  it("drift says what to install, in text and JSON, exit 1, no stack trace", () => {
+    const text = bare("drift/main.ts", ["--stack", "dev"]);
+    assert.equal(text.code, 1, text.stderr);
+    assert.equal(text.stdout.trim(), "stack dev: drift check failed: pulumi is not on PATH; install the Pulumi CLI");
+    const json = bare("drift/main.ts", ["--stack", "dev", "--json"]);
+    assert.deepEqual(JSON.parse(json.stdout), {
+      stack: "dev",
+      error: "stack dev: drift check failed: pulumi is not on PATH; install the Pulumi CLI",
+      exitCode: 1,
+    });
+    assert.ok(!/\n\s+at /.test(text.stdout + text.stderr + json.stderr), text.stderr);
+  });
+
+  it("rotate of a stack with secret config says what to install, exit 1, no stack trace, the file untouched", () => {
+    const dir = projectWithStack("s", { encryption: { type: "ipsec", ipsec: { keyId: 1 } }, cluster: { context: fakeSecure("c") } });
+    symlinkSync(join(PROJECT_DIR, "node_modules"), join(dir, "node_modules"));
+    const before = readFileSync(join(dir, "Pulumi.s.yaml"), "utf8");
+    const r = bare("scripts/rotate.ts", ["--stack", "s"], dir);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(
+      r.stderr.trim(),
+      "rotate: stack s: reading its config with the Pulumi CLI: pulumi is not on PATH; install the Pulumi CLI (it decrypts secret config with the stack's secrets provider)",
+    );
+    assert.equal(readFileSync(join(dir, "Pulumi.s.yaml"), "utf8"), before);
+  });
+});
