@@ -628,6 +628,220 @@ const cases: Case[] = [
     /verification\.images\.workload: must name its registry before the repository.*, got a value marked secret \(not shown\)/,
     { secret: ["cilium-encryption:verification"], hidden: "busybox-x7q2" },
   ),
+  // values that take encryption away (chart templates and agent config loader per minor)
+  c(
+    "values remove the agent DaemonSet",
+    onIpsec({ agent: false }),
+    /cilium\.values\.agent: set to false; must be true or unset: the chart renders the Cilium agent DaemonSet only when agent is true/,
+  ),
+  c("values drop the agent default with null", onWg({ agent: null }, "1.16.19"), /cilium\.values\.agent: set to null; must be true or unset/),
+  c("values set agent to a string", onWg({ agent: "true" }, "1.18.11"), /cilium\.values\.agent: set to "true"; must be true or unset/),
+  c(
+    "values turn the pre-flight check on",
+    onIpsec({ preflight: { enabled: true } }, "1.17.16"),
+    /cilium\.values\.preflight\.enabled: set to true; must be false or unset: with it the chart renders the pre-flight check instead of the agent DaemonSet and its ConfigMap/,
+  ),
+  c("values replace preflight with a boolean", onWg({ preflight: true }), /cilium\.values\.preflight: must be an object of chart values, got a boolean/),
+  c(
+    "values put the agents to sleep",
+    onWg({ sleepAfterInit: true }, "1.19.7"),
+    /cilium\.values\.sleepAfterInit: set to true; must be false or unset: with it the agent pods run a sleep loop instead of cilium-agent/,
+  ),
+  c(
+    "values point the agents at another ConfigMap",
+    onIpsec({ daemon: { configSources: "config-map:my-config" } }),
+    /cilium\.values\.daemon\.configSources: set to "config-map:my-config"; allowed: unset, or "config-map:cilium-config" optionally followed by "cilium-node-config\[:<namespace>\]" entries/,
+  ),
+  c(
+    "values let node annotations override the agents' configuration",
+    onWg({ daemon: { configSources: "config-map:cilium-config,node" } }, "1.16.19"),
+    /cilium\.values\.daemon\.configSources: set to "config-map:cilium-config,node"; allowed: unset/,
+  ),
+  c(
+    "values read the ConfigMap of another namespace",
+    onIpsec({ daemon: { configSources: "config-map:other/cilium-config" } }, "1.18.11"),
+    /cilium\.values\.daemon\.configSources: set to "config-map:other\/cilium-config"; allowed/,
+  ),
+  c(
+    "secret values point the agents elsewhere",
+    onIpsec({ daemon: { configSources: "config-map:team-x7q2" } }),
+    /cilium\.values\.daemon\.configSources: set to a value marked secret \(not shown\); allowed: unset/,
+    { secret: ["cilium-encryption:cilium"], hidden: "team-x7q2" },
+  ),
+  c("values replace daemon with a string", onWg({ daemon: "config-map:mine" }), /cilium\.values\.daemon: must be an object of chart values, got a string/),
+  c(
+    "values keep the configuration directory on a host path",
+    onIpsec({ tmpVolume: { hostPath: { path: "/srv/cilium-tmp" } } }, "1.19.7"),
+    /cilium\.values\.tmpVolume: must be an emptyDir volume \(\{emptyDir: \{\.\.\.\}\}\) or unset: it holds the agent's configuration directory/,
+  ),
+  c(
+    "extraArgs a string",
+    onIpsec({ extraArgs: "--enable-ipsec=false" }),
+    /cilium\.values\.extraArgs: must be a list of strings: the chart writes it with toYaml straight into the cilium-agent container's arguments.*; got a string/,
+  ),
+  c(
+    "extraArgs an object that becomes container fields",
+    onWg({ extraArgs: { command: ["sleep", "infinity"] } }),
+    /cilium\.values\.extraArgs: must be a list of strings: .*; got an object/,
+  ),
+  c("extraArgs with a number", onWg({ extraArgs: ["--debug", 1] }), /cilium\.values\.extraArgs\[1\]: must be a string, as extraArgs is a list of strings/),
+  c(
+    "extraArgs --config",
+    onIpsec({ extraArgs: ["--config=/root/cilium.yaml"] }),
+    /cilium\.values\.extraArgs\[0\]: --config makes the agent read a configuration file that replaces its whole ConfigMap configuration/,
+  ),
+  c(
+    "extraArgs --cmdref",
+    onWg({ extraArgs: ["--cmdref", "/tmp/x"] }, "1.16.19"),
+    /cilium\.values\.extraArgs\[0\]: --cmdref makes the agent skip its configuration directory, so it runs on its defaults, without encryption/,
+  ),
+  c(
+    "extraArgs an owned flag in capitals",
+    onIpsec({ extraArgs: ["--ENABLE-IPSEC=false"] }),
+    /cilium\.values\.extraArgs\[0\]: names the agent flag --enable-ipsec in a spelling the agent rejects \(its flag names are exact\)/,
+  ),
+  c(
+    "extraArgs an owned flag with one dash",
+    onWg({ extraArgs: ["-enable-wireguard=false"] }),
+    /cilium\.values\.extraArgs\[0\]: names the agent flag --enable-wireguard in a spelling the agent rejects/,
+  ),
+  c(
+    "extraEnv an object",
+    onIpsec({ extraEnv: { CILIUM_ENABLE_IPSEC: "false" } }),
+    /cilium\.values\.extraEnv: must be a list of objects: the chart writes it with toYaml straight into the environment of the agent and its init containers.*; got an object/,
+  ),
+  c(
+    "extraEnv entry a string",
+    onWg({ extraEnv: ["CILIUM_ENABLE_WIREGUARD=false"] }),
+    /cilium\.values\.extraEnv\[0\]: must be an object, as extraEnv is a list of objects/,
+  ),
+  c(
+    "extraEnv entry without a name",
+    onWg({ extraEnv: [{ value: "false" }] }),
+    /cilium\.values\.extraEnv\[0\]\.name: must be a string, the variable's name; got none/,
+  ),
+  c(
+    "extraEnv an owned option from a ConfigMap",
+    onWg({ extraEnv: [{ name: "CILIUM_ENABLE_WIREGUARD", valueFrom: { configMapKeyRef: { name: "overrides", key: "wg" } } }] }),
+    /cilium\.values\.extraEnv\[0\]: CILIUM_ENABLE_WIREGUARD sets the agent option enable-wireguard \(the environment wins over the ConfigMap\)/,
+  ),
+  c(
+    "extraEnv CILIUM_CONFIG",
+    onIpsec({ extraEnv: [{ name: "CILIUM_CONFIG", value: "/root/override.yaml" }] }),
+    /cilium\.values\.extraEnv\[0\]: CILIUM_CONFIG is the agent's --config, which makes the agent read a configuration file that replaces/,
+  ),
+  c(
+    "extraEnv CILIUM_CMDREF",
+    onWg({ extraEnv: [{ name: "CILIUM_CMDREF", value: "/tmp" }] }, "1.17.16"),
+    /cilium\.values\.extraEnv\[0\]: CILIUM_CMDREF is the agent's --cmdref, which makes the agent skip its configuration directory/,
+  ),
+  c(
+    "extraEnv CILIUM_SOURCE",
+    onIpsec({ extraEnv: [{ name: "CILIUM_SOURCE", value: "config-map:mine" }] }),
+    /cilium\.values\.extraEnv\[0\]: CILIUM_SOURCE is --source of the init container that builds the agent's configuration \(cilium-dbg build-config\)/,
+  ),
+  c(
+    "extraEnv CILIUM_K8S_NAMESPACE",
+    onIpsec({ extraEnv: [{ name: "CILIUM_K8S_NAMESPACE", value: "elsewhere" }] }, "1.18.11"),
+    /cilium\.values\.extraEnv\[0\]: CILIUM_K8S_NAMESPACE is the namespace the init container that builds the agent's configuration reads the ConfigMap cilium-config from/,
+  ),
+  c(
+    "extraEnv HOME",
+    onWg({ extraEnv: [{ name: "HOME", value: "/tmp/cilium/config-map" }] }),
+    /cilium\.values\.extraEnv\[0\]: HOME decides where the agent looks for its configuration file cilium\.<ext>/,
+  ),
+  c(
+    "extraConfig an owned option in mixed case",
+    onIpsec({ extraConfig: { "Enable-IPsec": "false" } }),
+    /cilium\.values\.extraConfig\.Enable-IPsec: set to "false", but this agent option is rendered from the encryption values \(the agent reads the key as enable-ipsec: it lowercases the keys of its ConfigMap\)/,
+  ),
+  c(
+    "extraConfig an owned option in capitals, secret",
+    onWg({ extraConfig: { "ENCRYPT-NODE": "false-x7q2" } }, "1.19.7"),
+    /cilium\.values\.extraConfig\.ENCRYPT-NODE: set to a value marked secret \(not shown\), but this agent option is rendered from the encryption values \(the agent reads the key as encrypt-node/,
+    { secret: ["cilium-encryption:cilium"], hidden: "false-x7q2" },
+  ),
+  c(
+    "extraConfig a list",
+    onIpsec({ extraConfig: ["enable-ipsec: false"] }),
+    /cilium\.values\.extraConfig: must be an object of strings: the chart writes it with toYaml straight into the data of the ConfigMap cilium-config.*; got a list/,
+  ),
+  c(
+    "extraConfig a boolean value",
+    onWg({ extraConfig: { "enable-l7-proxy": false } }),
+    /cilium\.values\.extraConfig\.enable-l7-proxy: must be a string, as extraConfig is an object of strings/,
+  ),
+  c(
+    "a mount over the configuration directory",
+    onIpsec({ extraVolumes: [{ name: "cfg", configMap: { name: "mine" } }], extraVolumeMounts: [{ name: "cfg", mountPath: "/tmp/cilium/config-map" }] }),
+    /cilium\.values\.extraVolumeMounts\[0\]\.mountPath: at, above or inside \/tmp\/cilium\/config-map, the agent's configuration directory, so the volume would shadow or replace it/,
+  ),
+  c(
+    "a mount above the configuration directory",
+    onWg({ extraVolumeMounts: [{ name: "cache", mountPath: "/tmp/cilium/" }] }, "1.16.19"),
+    /cilium\.values\.extraVolumeMounts\[0\]\.mountPath: at, above or inside \/tmp\/cilium\/config-map/,
+  ),
+  c(
+    "a mount over one option's file",
+    onIpsec({ extraVolumeMounts: [{ name: "cfg", mountPath: "/tmp//cilium/./config-map/enable-ipsec", subPath: "off" }] }),
+    /cilium\.values\.extraVolumeMounts\[0\]\.mountPath: at, above or inside \/tmp\/cilium\/config-map/,
+  ),
+  c(
+    "a mount over the IPsec key",
+    onIpsec({ extraVolumeMounts: [{ name: "mykey", mountPath: "/etc/ipsec/keys", subPath: "keys" }] }),
+    /cilium\.values\.extraVolumeMounts\[0\]\.mountPath: at, above or inside \/etc\/ipsec, the IPsec key the program manages/,
+  ),
+  c(
+    "a mount of a configuration file in the agent's home",
+    onWg({ extraVolumeMounts: [{ name: "cfg", mountPath: "/root/cilium.yaml", subPath: "cilium.yaml" }] }),
+    /cilium\.values\.extraVolumeMounts\[0\]\.mountPath: at, above or inside \/root\/cilium\.yaml, a configuration file the agent reads over its ConfigMap/,
+  ),
+  c(
+    "a host path mounted over the configuration directory",
+    onIpsec({ extraHostPathMounts: [{ name: "host-cfg", mountPath: "/tmp/cilium/config-map", hostPath: "/etc/cilium" }] }, "1.18.11"),
+    /cilium\.values\.extraHostPathMounts\[0\]\.mountPath: at, above or inside \/tmp\/cilium\/config-map/,
+  ),
+  c(
+    "a relative mount path",
+    onWg({ extraVolumeMounts: [{ name: "x", mountPath: "tmp/cilium" }] }),
+    /cilium\.values\.extraVolumeMounts\[0\]\.mountPath: must be an absolute path/,
+  ),
+  c(
+    "extraVolumes an object that becomes pod fields",
+    onIpsec({ extraVolumes: { hostNetwork: false } }),
+    /cilium\.values\.extraVolumes: must be a list of objects: the chart writes it with toYaml straight into the agent pod's volumes/,
+  ),
+  c(
+    "extraInitContainers an object that replaces the containers",
+    onWg({ extraInitContainers: { containers: [{ name: "cilium-agent", image: "busybox" }] } }),
+    /cilium\.values\.extraInitContainers: must be a list of objects: the chart writes it with toYaml straight into the agent pod's init containers/,
+  ),
+  c(
+    "an extra init container that rewrites the configuration directory",
+    onIpsec({ extraInitContainers: [{ name: "patch", image: "busybox", volumeMounts: [{ name: "tmp", mountPath: "/work" }] }] }),
+    /cilium\.values\.extraInitContainers\[0\]\.volumeMounts\[0\]\.name: mounts the chart's volume tmp, which holds the agent's configuration directory/,
+  ),
+  c(
+    "podAnnotations take the ConfigMap checksum",
+    onWg({ podAnnotations: { "cilium.io/cilium-configmap-checksum": "pinned" } }),
+    /cilium\.values\.podAnnotations\.cilium\.io\/cilium-configmap-checksum: the chart sets this annotation to the ConfigMap's checksum/,
+  ),
+  c(
+    "encryption.type in another case",
+    onIpsec({ encryption: { type: "IPsec" } }),
+    /cilium\.values\.encryption\.type: set to "IPsec", but the encryption settings require encryption\.type = "ipsec", and the Cilium 1\.20 chart renders no encryption for this type at all \(cilium-configmap\.yaml compares it exactly with ipsec, wireguard, ztunnel\)/,
+  ),
+  c(
+    "encryption.type ztunnel on 1.18",
+    onWg({ encryption: { type: "ztunnel" } }, "1.18.11"),
+    /cilium\.values\.encryption\.type: set to "ztunnel", .*the Cilium 1\.18 chart renders no encryption for this type at all \(cilium-configmap\.yaml compares it exactly with ipsec, wireguard\)/,
+  ),
+  c(
+    "encryption.type a list, secret",
+    onIpsec({ encryption: { type: ["ipsec-x7q2"] } }),
+    /cilium\.values\.encryption\.type: set to a value marked secret \(not shown\), .*renders no encryption for this type at all/,
+    { secret: ["cilium-encryption:cilium"], hidden: "x7q2" },
+  ),
 ];
 
 describe("bad config is refused before any resource is registered", () => {
