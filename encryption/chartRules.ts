@@ -311,7 +311,7 @@ function shapeProblems(version: CiliumVersion, user: Values, problems: string[])
     const found = read(user, path, problems);
     if (found === undefined || found.value === null) continue;
     const { value } = found;
-    const why = `the chart writes it with toYaml straight into ${into}, where another shape becomes other fields or breaks the manifest`;
+    const why = `the chart writes it as it is into ${into}, where another shape becomes other fields or breaks the manifest`;
     const list = shape.startsWith("list");
     if (list ? !Array.isArray(value) : !isObject(value)) {
       problems.push(`${path}: must be ${list ? "a" : "an"} ${shape}: ${why}; got ${kindOf(value)}`);

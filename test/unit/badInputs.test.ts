@@ -677,7 +677,7 @@ const cases: Case[] = [
   c(
     "extraArgs a string",
     onIpsec({ extraArgs: "--enable-ipsec=false" }),
-    /cilium\.values\.extraArgs: must be a list of strings: the chart writes it with toYaml straight into the cilium-agent container's arguments.*; got a string/,
+    /cilium\.values\.extraArgs: must be a list of strings: the chart writes it as it is into the cilium-agent container's arguments.*; got a string/,
   ),
   c(
     "extraArgs an object that becomes container fields",
@@ -708,7 +708,7 @@ const cases: Case[] = [
   c(
     "extraEnv an object",
     onIpsec({ extraEnv: { CILIUM_ENABLE_IPSEC: "false" } }),
-    /cilium\.values\.extraEnv: must be a list of objects: the chart writes it with toYaml straight into the environment of the agent and its init containers.*; got an object/,
+    /cilium\.values\.extraEnv: must be a list of objects: the chart writes it as it is into the environment of the agent and its init containers.*; got an object/,
   ),
   c(
     "extraEnv entry a string",
@@ -764,7 +764,7 @@ const cases: Case[] = [
   c(
     "extraConfig a list",
     onIpsec({ extraConfig: ["enable-ipsec: false"] }),
-    /cilium\.values\.extraConfig: must be an object of strings: the chart writes it with toYaml straight into the data of the ConfigMap cilium-config.*; got a list/,
+    /cilium\.values\.extraConfig: must be an object of strings: the chart writes it as it is into the data of the ConfigMap cilium-config.*; got a list/,
   ),
   c(
     "extraConfig a boolean value",
@@ -809,12 +809,12 @@ const cases: Case[] = [
   c(
     "extraVolumes an object that becomes pod fields",
     onIpsec({ extraVolumes: { hostNetwork: false } }),
-    /cilium\.values\.extraVolumes: must be a list of objects: the chart writes it with toYaml straight into the agent pod's volumes/,
+    /cilium\.values\.extraVolumes: must be a list of objects: the chart writes it as it is into the agent pod's volumes/,
   ),
   c(
     "extraInitContainers an object that replaces the containers",
     onWg({ extraInitContainers: { containers: [{ name: "cilium-agent", image: "busybox" }] } }),
-    /cilium\.values\.extraInitContainers: must be a list of objects: the chart writes it with toYaml straight into the agent pod's init containers/,
+    /cilium\.values\.extraInitContainers: must be a list of objects: the chart writes it as it is into the agent pod's init containers/,
   ),
   c(
     "an extra init container that rewrites the configuration directory",
