@@ -27,6 +27,8 @@ export interface VerifierArgs {
 // node's kubelet; 16 keeps a 1,000-node cluster to a few dozen rounds of streams without crowding
 // the API server's long-running requests.
 export const DEFAULT_CONCURRENCY = 16;
+/** --timeout's upper bound: no run waits longer (config/settings.ts keeps the stack's timeout within it). */
+export const MAX_TIMEOUT_SECONDS = 86400;
 /** Where the verification Command puts a kubeconfig context (secret config must stay off command lines). */
 export const CONTEXT_ENV = "CILIUM_ENCRYPTION_CONTEXT";
 
@@ -184,7 +186,7 @@ export function argsFromFlags(f: FlagValues): VerifierArgs {
     kubeconfig: optional("kubeconfig"),
     // The verification Command passes a context in its environment, never on a command line.
     context: optional("context") ?? (process.env[CONTEXT_ENV] || null),
-    timeoutSeconds: f.timeout === undefined ? 600 : seconds("timeout", f.timeout, 1, 86400),
+    timeoutSeconds: f.timeout === undefined ? 600 : seconds("timeout", f.timeout, 1, MAX_TIMEOUT_SECONDS),
     wireCheck: f["wire-check"] === undefined ? true : oneOf("wire-check", f["wire-check"], ["on", "off"] as const) === "on",
     nodeEncryption: bool("node-encryption"),
     strictMode: bool("strict-mode"),

@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { atLeast } from "../encryption/ciliumVersion";
-import type { VerifierArgs } from "./args";
+import { MAX_TIMEOUT_SECONDS, type VerifierArgs } from "./args";
 import { type ClassifyOptions, judgeCapture, summarizeCapture, type WireVerdict } from "./classify";
 import { type CiliumConfig, ClusterDataError, type NodeInfo, type PodInfo, parsePod } from "./cluster";
 import { parseIp } from "./ip";
 import { describeFailure, type ExecTarget, type Kubectl, type KubectlResult } from "./kubectl";
 import type { WireNodeResult, WireResult } from "./report";
+import type { Teardown, UndoRun } from "./teardown";
 
 // The wire check, after Cilium's pod-to-pod-encryption tests: per sampled node pair, a client pod
 // on one node talks to a server pod on the other while a host-network tcpdump on each of the two
@@ -28,8 +29,22 @@ export function pairsInFlight(concurrency: number): number {
 }
 // Progress at most this often: at a thousand nodes a line per pair would bury the rest.
 const PROGRESS_EVERY_MS = 10_000;
-const LABEL = "app.kubernetes.io/managed-by";
-const LABEL_VALUE = "cilium-encryption-verifier";
+export const LABEL = "app.kubernetes.io/managed-by";
+export const LABEL_VALUE = "cilium-encryption-verifier";
+export const NAMESPACE_PREFIX = "cilium-encryption-verify-";
+const OWN_NAMESPACE = /^cilium-encryption-verify-[0-9a-f]{6}$/;
+// How long the namespace of a run may live, counted from its creation: the run's time left then,
+// plus what the run still does after its deadline (the pairs in flight finish, every exec and
+// capture within its own bound of a few minutes, then the namespace is deleted), many times over.
+// A namespace older than that was left by a run that was killed.
+export const LIFETIME_ANNOTATION = "cilium-encryption-verifier/lifetime-seconds";
+export const LIFETIME_SLACK_SECONDS = 1800;
+// No run lives longer, so a namespace that declares no lifetime, or a longer one, gets this.
+export const MAX_LIFETIME_SECONDS = MAX_TIMEOUT_SECONDS + LIFETIME_SLACK_SECONDS;
+
+export function namespaceLifetime(msLeft: number): number {
+  return Math.min(Math.max(0, Math.ceil(msLeft / 1000)) + LIFETIME_SLACK_SECONDS, MAX_LIFETIME_SECONDS);
+}
 
 export interface WirePair {
   index: number;
@@ -103,7 +118,13 @@ function pod(name: string, role: string, pair: number, node: string, spec: Recor
   };
 }
 
-export function wireManifests(namespace: string, pairs: readonly WirePair[], workloadImage: string, captureImage: string): Record<string, unknown> {
+export function wireManifests(
+  namespace: string,
+  lifetimeSeconds: number,
+  pairs: readonly WirePair[],
+  workloadImage: string,
+  captureImage: string,
+): Record<string, unknown> {
   const capture = (name: string, pair: number, node: string): Record<string, unknown> =>
     pod(name, "capture", pair, node, {
       hostNetwork: true,
@@ -133,7 +154,11 @@ export function wireManifests(namespace: string, pairs: readonly WirePair[], wor
         kind: "Namespace",
         // hostNetwork is outside the baseline Pod Security level, so the namespace must admit
         // "privileged"; the pods themselves are not.
-        metadata: { name: namespace, labels: { [LABEL]: LABEL_VALUE, "pod-security.kubernetes.io/enforce": "privileged" } },
+        metadata: {
+          name: namespace,
+          labels: { [LABEL]: LABEL_VALUE, "pod-security.kubernetes.io/enforce": "privileged" },
+          annotations: { [LIFETIME_ANNOTATION]: String(lifetimeSeconds) },
+        },
       },
       ...pods.map((p) => ({ ...p, metadata: { ...(p.metadata as object), namespace } })),
     ],
@@ -173,6 +198,94 @@ export function combineWire(nodes: readonly WireNodeResult[]): WireVerdict {
   return "inconclusive";
 }
 
+export interface LeftNamespace {
+  name: string;
+  ageSeconds: number;
+  lifetimeSeconds: number;
+}
+
+/**
+ * The namespaces earlier runs left, from a list of the namespaces with our label that holds OWN:
+ * those named as this program names them, older than the lifetime they declare (at most
+ * MAX_LIFETIME_SECONDS), not already being deleted. Ages are counted on the API server's clock, from
+ * the creation time of OWN, so a wrong clock here never makes a running check's namespace look old.
+ * `running`: the others, of runs still within their lifetime. A string when the list cannot say.
+ */
+export function leftNamespaces(listJson: string, own: string): { left: LeftNamespace[]; running: string[] } | string {
+  let items: unknown;
+  try {
+    items = (JSON.parse(listJson) as { items?: unknown }).items;
+  } catch (e) {
+    return `the namespace list is not JSON: ${(e as Error).message}`;
+  }
+  if (!Array.isArray(items)) return "the namespace list has no items";
+  type Meta = {
+    name?: unknown;
+    creationTimestamp?: unknown;
+    deletionTimestamp?: unknown;
+    labels?: Record<string, unknown>;
+    annotations?: Record<string, unknown>;
+  };
+  const metas = items.map((i) => ((i as { metadata?: Meta }).metadata ?? {}) as Meta);
+  const created = (m: Meta): number => (typeof m.creationTimestamp === "string" ? Date.parse(m.creationTimestamp) : NaN);
+  const ownMeta = metas.find((m) => m.name === own);
+  const now = ownMeta ? created(ownMeta) : NaN;
+  if (Number.isNaN(now)) return `this run's namespace ${own} is not in the list, so the API server's time is unknown`;
+  const left: LeftNamespace[] = [];
+  const running: string[] = [];
+  for (const m of metas) {
+    if (typeof m.name !== "string" || m.name === own || !OWN_NAMESPACE.test(m.name) || m.labels?.[LABEL] !== LABEL_VALUE) continue;
+    if (m.deletionTimestamp !== undefined && m.deletionTimestamp !== null) continue;
+    const at = created(m);
+    if (Number.isNaN(at)) continue;
+    const declared = m.annotations?.[LIFETIME_ANNOTATION];
+    const n = typeof declared === "string" && /^\d{1,9}$/.test(declared) ? Number(declared) : MAX_LIFETIME_SECONDS;
+    const lifetimeSeconds = Math.min(n, MAX_LIFETIME_SECONDS);
+    const ageSeconds = Math.floor((now - at) / 1000);
+    if (ageSeconds > lifetimeSeconds) left.push({ name: m.name, ageSeconds, lifetimeSeconds });
+    else running.push(m.name);
+  }
+  return { left, running };
+}
+
+function duration(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.floor(seconds / 60)}m`;
+  const minutes = Math.floor((seconds % 3600) / 60);
+  return `${Math.floor(seconds / 3600)}h${minutes > 0 ? `${minutes}m` : ""}`;
+}
+
+// Namespaces of earlier runs that were killed before they could delete theirs: privileged,
+// with root host-network pods on nodes. Never fails the check; what cannot be removed now is
+// tried again by the next run.
+async function sweepLeftNamespaces(own: string, deps: WireDeps): Promise<void> {
+  const { kubectl, log } = deps;
+  const r = await kubectl.run(["get", "namespaces", "-l", `${LABEL}=${LABEL_VALUE}`, "-o", "json"], { timeoutMs: 60_000 });
+  if (r.code !== 0) {
+    log(`wire check: cannot look for namespaces left by earlier runs: ${describeFailure(r)}`);
+    return;
+  }
+  const found = leftNamespaces(r.stdout.toString("utf8"), own);
+  if (typeof found === "string") {
+    log(`wire check: cannot look for namespaces left by earlier runs: ${found}`);
+    return;
+  }
+  if (found.running.length > 0) log(`wire check: namespace(s) of other runs still within their lifetime, left alone: ${found.running.join(", ")}`);
+  if (found.left.length === 0) return;
+  log(
+    `wire check: deleting namespace(s) left by earlier runs that were stopped: ${found.left
+      .map((n) => `${n.name} (created ${duration(n.ageSeconds)} ago, lifetime ${duration(n.lifetimeSeconds)})`)
+      .join(", ")}`,
+  );
+  const del = await kubectl.run(["delete", "namespace", ...found.left.map((n) => n.name), "--ignore-not-found", "--wait=false"]);
+  if (del.code !== 0) log(`wire check: could not delete them: ${describeFailure(del)}`);
+}
+
+async function deleteNamespace(run: UndoRun, namespace: string, log: (line: string) => void): Promise<void> {
+  const del = await run(["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"], { timeoutMs: 30_000 });
+  log(del.code === 0 ? `wire check: deleted namespace ${namespace}` : `wire check: could not delete namespace ${namespace}: ${describeFailure(del)}`);
+}
+
 export interface WireDeps {
   // The captures run through kubectl.exec; every other command in a test pod through exec, which
   // backs off with the agent reads when the API server throttles.
@@ -183,6 +296,8 @@ export interface WireDeps {
   log(line: string): void;
   randomSuffix?: () => string;
   pairsInFlight?: number;
+  // Removes the namespace if the run is stopped before it gets to.
+  teardown?: Teardown;
 }
 
 export interface WireInput {
@@ -211,17 +326,23 @@ export async function runWireCheck(input: WireInput, deps: WireDeps): Promise<Wi
   const pairs = samplePairs(input.nodes);
   if (typeof pairs === "string") return { verdict: "error", reason: pairs, nodes: [] };
   const suffix = deps.randomSuffix ? deps.randomSuffix() : randomBytes(3).toString("hex");
-  const namespace = `cilium-encryption-verify-${suffix}`;
+  const namespace = `${NAMESPACE_PREFIX}${suffix}`;
   const { kubectl, log } = deps;
+  const lifetime = namespaceLifetime(input.deadline - deps.now());
   log(
     `wire check: ${pairs.length} node pair(s) covering ${new Set(pairs.flatMap((p) => [p.client.name, p.server.name])).size} node(s), namespace ${namespace}`,
   );
+  // Registered before it exists: a stop during the apply must still delete it.
+  const removeNamespace = deps.teardown
+    ? deps.teardown.add(`namespace ${namespace}`, (run) => deleteNamespace(run, namespace, log))
+    : (run: UndoRun) => deleteNamespace(run, namespace, log);
   const applied = await kubectl.run(["apply", "-f", "-", "-o", "name"], {
-    input: JSON.stringify(wireManifests(namespace, pairs, input.args.workloadImage, input.args.captureImage)),
+    input: JSON.stringify(wireManifests(namespace, lifetime, pairs, input.args.workloadImage, input.args.captureImage)),
     timeoutMs: 120_000,
   });
   try {
     if (applied.code !== 0) return { verdict: "error", reason: `cannot create the test pods: ${describeFailure(applied)}`, nodes: [] };
+    await sweepLeftNamespaces(namespace, deps);
     const expected = pairs.flatMap((p) => Object.values(podNames(p.index)));
     const pods = await waitForPods(namespace, expected, input.deadline, deps);
     if (typeof pods === "string") return { verdict: "error", reason: pods, nodes: [] };
@@ -262,8 +383,7 @@ export async function runWireCheck(input: WireInput, deps: WireDeps): Promise<Wi
     if (e instanceof ClusterDataError) return { verdict: "error", reason: e.message, nodes: [] };
     throw e;
   } finally {
-    const del = await kubectl.run(["delete", "namespace", namespace, "--ignore-not-found", "--wait=false"]);
-    log(del.code === 0 ? `wire check: deleted namespace ${namespace}` : `wire check: could not delete namespace ${namespace}: ${describeFailure(del)}`);
+    await removeNamespace((a, o) => kubectl.run(a, o));
   }
 }
 

@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { LIFETIME_ANNOTATION, LABEL as WIRE_LABEL, LABEL_VALUE as WIRE_LABEL_VALUE } from "../../../verifier/wire";
 import { agentOutput, type Command, k8sObjects, loadManifest, nodeIp, STANDIN } from "./scenarios";
 
 export interface FakeOptions {
@@ -21,6 +22,10 @@ export interface FakeOptions {
   keyIds?: Array<Record<string, number>>;
   // cilium-config keys set over the scenario's.
   config?: Record<string, string>;
+  // The wire check's test pods never become ready (the check waits, e.g. to be stopped).
+  testPodsPending?: boolean;
+  // Namespaces of the wire check that earlier runs left: created that long before this run's own.
+  leftNamespaces?: Array<{ name: string; ageSeconds: number; lifetime?: string }>;
 }
 
 export const AGENT_NAMESPACE = "kube-system";
@@ -39,6 +44,25 @@ export function prepareFakeCluster(dir: string, scenario: string, opts: FakeOpti
   if (opts.unreachable) writeFileSync(join(dir, "unreachable"), "");
   if (opts.noCiliumNodes) writeFileSync(join(dir, "no-ciliumnodes"), "");
   if (opts.keyIds) writeFileSync(join(dir, "key-ids.json"), JSON.stringify(opts.keyIds));
+  if (opts.testPodsPending) writeFileSync(join(dir, "test-pods-pending"), "");
+  writeFileSync(join(dir, "left-namespaces.json"), JSON.stringify(opts.leftNamespaces ?? []));
+}
+
+// The wire check's namespaces: this run's (once applied, created now) and those left before it.
+function namespaces(dir: string): string {
+  const now = Date.now();
+  const meta = (name: string, ageSeconds: number, annotations: Record<string, string>) => ({
+    metadata: { name, creationTimestamp: new Date(now - ageSeconds * 1000).toISOString(), labels: { [WIRE_LABEL]: WIRE_LABEL_VALUE }, annotations },
+  });
+  const left = JSON.parse(readFileSync(join(dir, "left-namespaces.json"), "utf8")) as NonNullable<FakeOptions["leftNamespaces"]>;
+  const items = left.map((n) => meta(n.name, n.ageSeconds, n.lifetime === undefined ? {} : { [LIFETIME_ANNOTATION]: n.lifetime }));
+  if (existsSync(join(dir, "applied.json"))) {
+    const applied = JSON.parse(readFileSync(join(dir, "applied.json"), "utf8")) as {
+      items: Array<{ kind: string; metadata: { name: string; annotations?: Record<string, string> } }>;
+    };
+    for (const i of applied.items) if (i.kind === "Namespace") items.push(meta(i.metadata.name, 0, i.metadata.annotations ?? {}));
+  }
+  return JSON.stringify({ items });
 }
 
 export function ciliumNodeLists(dir: string): number {
@@ -91,9 +115,6 @@ export function logCall(dir: string, argv: readonly string[]): void {
 
 export function handleKubectl(dir: string, argv: readonly string[], input: string): FakeResult {
   logCall(dir, argv);
-  if (existsSync(join(dir, "unreachable"))) {
-    return fail("The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?");
-  }
   const throttle = Number(readFileSync(join(dir, "throttle"), "utf8"));
   if (throttle > 0) {
     writeFileSync(join(dir, "throttle"), String(throttle - 1));
@@ -116,7 +137,11 @@ export function handleKubectl(dir: string, argv: readonly string[], input: strin
     return ok(
       'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: e2e, context: {cluster: c, user: u}}]\n',
     );
+  } // Only calls to the API server fail; reading the kubeconfig is local.
+  if (existsSync(join(dir, "unreachable"))) {
+    return fail("The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?");
   }
+
   if (verb === "get") {
     const kind = more[0];
     if (kind === "daemonset") {
@@ -136,6 +161,7 @@ export function handleKubectl(dir: string, argv: readonly string[], input: strin
       return ok(ciliumNodes(dir));
     }
     if (kind === "pod") return getTestPod(dir, ns, more[1]!);
+    if (kind === "namespaces") return ok(namespaces(dir));
     return fail(`fake kubectl: unsupported get ${more.join(" ")}`);
   }
   if (verb === "apply") {
@@ -202,10 +228,11 @@ function testPods(dir: string, ns: string): object[] {
       const name = item.metadata.name;
       const nodeIndex = nodes.findIndex((n) => n.metadata.name === item.spec?.nodeName);
       const ip = item.spec?.hostNetwork ? nodeIp(nodeIndex) : /server$/.test(name) ? SERVER_POD_IP : CLIENT_POD_IP;
+      const ready = !existsSync(join(dir, "test-pods-pending"));
       return {
         metadata: { name, namespace: ns },
         spec: { nodeName: item.spec?.nodeName },
-        status: { phase: "Running", podIP: ip, podIPs: [{ ip }], containerStatuses: [{ name: "c", ready: true }] },
+        status: { phase: ready ? "Running" : "Pending", podIP: ip, podIPs: [{ ip }], containerStatuses: [{ name: "c", ready }] },
       };
     });
 }

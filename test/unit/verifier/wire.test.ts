@@ -4,10 +4,18 @@ import fc from "fast-check";
 import { parseVerifierArgs } from "../../../verifier/args";
 import { type NodeInfo, parseCiliumConfig } from "../../../verifier/cluster";
 import type { BackgroundProcess, ExecTarget, Kubectl, KubectlResult } from "../../../verifier/kubectl";
+import { Teardown } from "../../../verifier/teardown";
 import {
   CAPTURE_SECURITY,
   CONTROL_MARKER,
   captureFilter,
+  LABEL,
+  LABEL_VALUE,
+  LIFETIME_ANNOTATION,
+  LIFETIME_SLACK_SECONDS,
+  leftNamespaces,
+  MAX_LIFETIME_SECONDS,
+  namespaceLifetime,
   pairsInFlight,
   parseRouteDevice,
   podNames,
@@ -93,9 +101,16 @@ describe("wire check manifests and commands", () => {
   it("pods pinned to their nodes, tolerating taints, with the least privilege each needs", () => {
     const pairs = samplePairs([node("w1", "192.0.2.2"), node("w2", "192.0.2.3"), node("w3", "192.0.2.4")]);
     assert.ok(Array.isArray(pairs));
-    const m = wireManifests("cilium-encryption-verify-abc123", pairs, "img/w@sha256:1", "img/c@sha256:2") as {
-      items: Array<{ kind: string; metadata: { name: string; namespace?: string; labels: Record<string, string> }; spec?: Record<string, unknown> }>;
+    const m = wireManifests("cilium-encryption-verify-abc123", 2400, pairs, "img/w@sha256:1", "img/c@sha256:2") as {
+      items: Array<{
+        kind: string;
+        metadata: { name: string; namespace?: string; labels: Record<string, string>; annotations?: Record<string, string> };
+        spec?: Record<string, unknown>;
+      }>;
     };
+    // The namespace says how long its run may live, so a later run can tell it was left behind.
+    assert.deepEqual(m.items[0]!.metadata.annotations, { [LIFETIME_ANNOTATION]: "2400" });
+    assert.equal(m.items[0]!.metadata.labels[LABEL], LABEL_VALUE);
     assert.deepEqual(
       m.items.map((i) => `${i.kind}/${i.metadata.name}`),
       [
@@ -181,11 +196,30 @@ const podJson = (name: string, ready = true) => ({
 const control = ethernet(ipv4(ipOf(0), ipOf(1), 1, icmpEcho(concat(fill(0, 16), CONTROL_MARKER))));
 const encrypted = pcap([ethernet(ipv4(ipOf(0), ipOf(1), 50, esp(3, 1))), control]);
 
-function cluster(pairs: number, over: Handler = () => undefined, capture: (args: readonly string[]) => Uint8Array = () => encrypted): Handler {
+const OWN = "cilium-encryption-verify-c0ffee";
+const CREATED = Date.parse("2026-01-01T12:00:00Z");
+const ns = (name: string, createdSecondsBefore: number, more: { lifetime?: string; label?: string; deleting?: boolean } = {}) => ({
+  metadata: {
+    name,
+    creationTimestamp: new Date(CREATED - createdSecondsBefore * 1000).toISOString(),
+    labels: { [LABEL]: more.label ?? LABEL_VALUE },
+    ...(more.lifetime === undefined ? {} : { annotations: { [LIFETIME_ANNOTATION]: more.lifetime } }),
+    ...(more.deleting ? { deletionTimestamp: new Date(CREATED).toISOString() } : {}),
+  },
+});
+const nsList = (...items: object[]) => JSON.stringify({ items: [ns(OWN, 0), ...items] });
+
+function cluster(
+  pairs: number,
+  over: Handler = () => undefined,
+  capture: (args: readonly string[]) => Uint8Array = () => encrypted,
+  namespaces = nsList(),
+): Handler {
   const names = Array.from({ length: pairs }, (_, i) => Object.values(podNames(i))).flat();
   return (args, input) => {
     const r = over(args, input);
     if (r) return r;
+    if (args[0] === "get" && args[1] === "namespaces") return { stdout: Buffer.from(namespaces) };
     if (args.includes("get") && args.includes("pods")) return { stdout: Buffer.from(JSON.stringify({ items: names.map((n) => podJson(n)) })) };
     if (args.includes("ip")) return { stdout: Buffer.from('[{"dst":"192.0.2.3","dev":"eth0"}]') };
     if (args.includes("timeout"))
@@ -196,7 +230,15 @@ function cluster(pairs: number, over: Handler = () => undefined, capture: (args:
 
 async function check(
   handler: Handler,
-  opts: { mode?: "ipsec" | "wireguard"; now?: () => number; nodes?: NodeInfo[]; deadline?: number; inFlight?: number; config?: Record<string, string> } = {},
+  opts: {
+    mode?: "ipsec" | "wireguard";
+    now?: () => number;
+    nodes?: NodeInfo[];
+    deadline?: number;
+    inFlight?: number;
+    config?: Record<string, string>;
+    teardown?: Teardown;
+  } = {},
 ) {
   const k = new ScriptedKubectl(handler);
   const args = parseVerifierArgs(["--mode", opts.mode ?? "ipsec", "--namespace", "kube-system", "--cilium-version", "1.18.1"]);
@@ -212,6 +254,7 @@ async function check(
       log: (l) => log.push(l),
       randomSuffix: () => "c0ffee",
       ...(opts.inFlight ? { pairsInFlight: opts.inFlight } : {}),
+      ...(opts.teardown ? { teardown: opts.teardown } : {}),
     },
   );
   return { result, calls: k.calls, log, k };
@@ -381,5 +424,112 @@ describe("wire check run", () => {
     const { result } = await check(cluster(1, undefined, () => new TextEncoder().encode("tcpdump: syntax error\n")));
     assert.equal(result.verdict, "inconclusive");
     assert.ok("nodes" in result && /capture unreadable: not a pcap/.test(result.nodes[0]!.reasons[0]!));
+  });
+});
+
+describe("namespaces left by stopped runs", () => {
+  const OLD = "cilium-encryption-verify-01d001";
+  const RUNNING = "cilium-encryption-verify-a11ce0";
+
+  it("deletes what is older than the lifetime it declares, on the API server's clock, and nothing else", () => {
+    const found = leftNamespaces(
+      nsList(
+        ns(OLD, 7200, { lifetime: "3600" }),
+        ns(RUNNING, 600, { lifetime: "2400" }),
+        ns("cilium-encryption-verify-01d002", 26 * 3600),
+        ns("cilium-encryption-verify-a11ce1", 20 * 3600),
+        ns("cilium-encryption-verify-01d003", 25 * 3600, { lifetime: "999999999" }),
+        ns("cilium-encryption-verify-01d004", 7200, { lifetime: "1h" }),
+        ns("cilium-encryption-verify-90e500", 7200, { lifetime: "60", deleting: true }),
+        ns("cilium-encryption-verify-07e4e0", 7200, { lifetime: "60", label: "someone-else" }),
+        ns("kube-system", 100 * 86400, { lifetime: "60" }),
+        ns("cilium-encryption-verify-toolong1", 7200, { lifetime: "60" }),
+      ),
+      OWN,
+    );
+    assert.ok(typeof found !== "string");
+    assert.deepEqual(found.left, [
+      { name: OLD, ageSeconds: 7200, lifetimeSeconds: 3600 },
+      // No lifetime, or one past any run's: the longest a run can live.
+      { name: "cilium-encryption-verify-01d002", ageSeconds: 26 * 3600, lifetimeSeconds: MAX_LIFETIME_SECONDS },
+      { name: "cilium-encryption-verify-01d003", ageSeconds: 25 * 3600, lifetimeSeconds: MAX_LIFETIME_SECONDS },
+    ]);
+    assert.deepEqual(found.running, [RUNNING, "cilium-encryption-verify-a11ce1", "cilium-encryption-verify-01d004"]);
+  });
+
+  it("without its own namespace in the list the server's time is unknown, and nothing is deleted", () => {
+    assert.match(
+      String(leftNamespaces(JSON.stringify({ items: [ns(OLD, 7200, { lifetime: "1" }).metadata].map((metadata) => ({ metadata })) }), OWN)),
+      /not in the list/,
+    );
+    assert.match(String(leftNamespaces("<html>", OWN)), /not JSON/);
+  });
+
+  it("property: a namespace is deleted exactly when it is older than its declared lifetime, capped at the longest run", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 3 * 86400 }), fc.integer({ min: 0, max: 3 * 86400 }), (age, lifetime) => {
+        const found = leftNamespaces(nsList(ns(OLD, age, { lifetime: String(lifetime) })), OWN);
+        assert.ok(typeof found !== "string");
+        assert.equal(found.left.length === 1, age > Math.min(lifetime, MAX_LIFETIME_SECONDS));
+        assert.equal(found.left.length + found.running.length, 1);
+      }),
+    );
+  });
+
+  it("property: a run's namespace outlives its deadline by the slack, and never declares more than the longest run", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -1e9, max: 1e11 }), (msLeft) => {
+        const lifetime = namespaceLifetime(msLeft);
+        assert.ok(lifetime >= Math.min(msLeft / 1000 + LIFETIME_SLACK_SECONDS, MAX_LIFETIME_SECONDS));
+        assert.ok(lifetime >= LIFETIME_SLACK_SECONDS && lifetime <= MAX_LIFETIME_SECONDS);
+      }),
+    );
+  });
+
+  it("the wire check deletes namespaces left by stopped runs after creating its own, leaves running ones, and says so", async () => {
+    const { result, calls, log } = await check(
+      cluster(1, undefined, undefined, nsList(ns(OLD, 7200, { lifetime: "3600" }), ns(RUNNING, 600, { lifetime: "2400" }))),
+    );
+    assert.equal(result.verdict, "encrypted");
+    const i = calls.findIndex((c) => c.join(" ") === `delete namespace ${OLD} --ignore-not-found --wait=false`);
+    assert.ok(i > calls.findIndex((c) => c[0] === "apply"), "swept after its own namespace exists");
+    assert.ok(!calls.some((c) => c[0] === "delete" && c.includes(RUNNING)));
+    assert.deepEqual(
+      calls.filter((c) => c[0] === "get" && c[1] === "namespaces"),
+      [["get", "namespaces", "-l", `${LABEL}=${LABEL_VALUE}`, "-o", "json"]],
+    );
+    assert.ok(log.includes(`wire check: deleting namespace(s) left by earlier runs that were stopped: ${OLD} (created 2h ago, lifetime 60m)`), log.join("\n"));
+    assert.ok(log.includes(`wire check: namespace(s) of other runs still within their lifetime, left alone: ${RUNNING}`), log.join("\n"));
+    assert.ok(deleted(calls));
+  });
+
+  it("a namespace list it may not read is logged and does not touch the check", async () => {
+    const { result, log } = await check(
+      cluster(1, (a) =>
+        a[1] === "namespaces" ? { code: 1, stderr: 'Error from server (Forbidden): namespaces is forbidden: cannot list resource "namespaces"' } : undefined,
+      ),
+    );
+    assert.equal(result.verdict, "encrypted");
+    assert.ok(log.some((l) => /^wire check: cannot look for namespaces left by earlier runs: kubectl exited 1: .*Forbidden/.test(l)));
+  });
+
+  it("a stop while the check runs deletes its namespace once, with the stop's kubectl; the check's own cleanup joins it", async () => {
+    const teardown = new Teardown();
+    const afterStop: string[][] = [];
+    let stopping: Promise<string[]> | null = null;
+    const stopOnPods: Handler = (a) => {
+      if (a.includes("pods") && stopping === null) {
+        stopping = teardown.stop(async (args) => {
+          afterStop.push([...args]);
+          return { code: 0, stdout: Buffer.alloc(0), stderr: "", timedOut: false };
+        }, 5_000);
+      }
+      return undefined;
+    };
+    const { calls } = await check(cluster(1, stopOnPods), { teardown });
+    assert.deepEqual(await stopping, []);
+    assert.deepEqual(afterStop, [["delete", "namespace", OWN, "--ignore-not-found", "--wait=false"]]);
+    assert.ok(!deleted(calls), "deleted twice");
+    assert.deepEqual(await teardown.stop(async () => assert.fail("nothing is left to undo"), 1_000), []);
   });
 });
