@@ -1,8 +1,8 @@
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import WebSocket from "ws";
 import { parse, stringify } from "yaml";
 import { isKubeconfigContents } from "../config/settings";
@@ -47,6 +47,31 @@ export interface Kubectl {
   close(): void;
 }
 
+/** The kubectl a run owns: everything it started can be ended at once (a signal) while its cleanup still runs commands. */
+export interface OwnedKubectl extends Kubectl {
+  /** Ends every kubectl process and exec stream now; from then on only `runAfterStop` starts anything. */
+  stop(): void;
+  runAfterStop(args: readonly string[], opts?: RunOptions): Promise<KubectlResult>;
+}
+
+/** kubectl is not there to run: nothing can be read. */
+export class KubectlMissing extends Error {
+  override name = "KubectlMissing";
+}
+
+/** kubectl cannot use the kubeconfig it was given (unreadable, or without the context asked for). */
+export class KubeconfigError extends Error {
+  override name = "KubeconfigError";
+  constructor(
+    message: string,
+    /** The setting to fix. */
+    readonly setting: "kubeconfig" | "context",
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
 export interface KubectlConfig {
   kubeconfig: string | null;
   context: string | null;
@@ -56,6 +81,20 @@ export interface KubectlConfig {
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const PROXY_START_MS = 30_000;
+const STOPPED = "the verification was stopped";
+
+/** Whether BINARY can be run as spawn would find it: a path as is, a bare name on PATH. */
+export function onPath(binary: string, path: string | undefined): boolean {
+  const candidates = binary.includes("/") ? [binary] : (path ?? "").split(delimiter).map((dir) => join(dir || ".", binary));
+  return candidates.some((file) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
 
 /** A directory only this user can read, removed when the verifier exits. */
 function privateDir(): string {
@@ -79,12 +118,22 @@ function privateFile(contents: string): string {
 export function kubeconfigFor(cfg: KubectlConfig): string | null {
   const path = cfg.kubeconfig && isKubeconfigContents(cfg.kubeconfig) ? privateFile(cfg.kubeconfig) : cfg.kubeconfig;
   if (!cfg.context) return path;
-  const raw = execFileSync(cfg.binary ?? "kubectl", [...(path ? [`--kubeconfig=${path}`] : []), "config", "view", "--raw", "--flatten", "-o", "yaml"], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  let raw: string;
+  try {
+    raw = execFileSync(cfg.binary ?? "kubectl", [...(path ? [`--kubeconfig=${path}`] : []), "config", "view", "--raw", "--flatten", "-o", "yaml"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  } catch (e) {
+    const said =
+      String((e as { stderr?: unknown }).stderr ?? "")
+        .trim()
+        .split("\n")
+        .pop() || (e as Error).message.split("\n")[0]!;
+    throw new KubeconfigError(`kubectl cannot read the kubeconfig: ${said}`, "kubeconfig", { cause: e });
+  }
   const doc = (parse(raw) ?? {}) as { contexts?: Array<{ name?: string }>; "current-context"?: string };
-  if (!(doc.contexts ?? []).some((c) => c.name === cfg.context)) throw new Error("the kubeconfig has no such context (see --context)");
+  if (!(doc.contexts ?? []).some((c) => c.name === cfg.context)) throw new KubeconfigError("the kubeconfig has no such context", "context");
   doc["current-context"] = cfg.context;
   return privateFile(stringify(doc));
 }
@@ -130,14 +179,23 @@ class Output {
   }
 }
 
-export function createKubectl(cfg: KubectlConfig): Kubectl {
+export function createKubectl(cfg: KubectlConfig): OwnedKubectl {
+  const binary = cfg.binary ?? "kubectl";
+  if (!onPath(binary, process.env.PATH)) {
+    throw new KubectlMissing(`${binary} is not on PATH: the verifier reads the cluster with kubectl (install it, or add its directory to PATH)`);
+  }
   const kubeconfig = kubeconfigFor(cfg);
   const global = kubeconfig ? [`--kubeconfig=${kubeconfig}`] : [];
-  const binary = cfg.binary ?? "kubectl";
   const children = new Set<ReturnType<typeof spawn>>();
+  const streams = new Set<WebSocket>();
+  let stopped = false;
 
-  // One kubectl process, what it writes into OUTPUT.
-  const spawnInto = (args: readonly string[], opts: RunOptions, output: Output): { done: Promise<KubectlResult>; kill(): void } => {
+  // One kubectl process, what it writes into OUTPUT. Once stopped, nothing starts but cleanup.
+  const spawnInto = (args: readonly string[], opts: RunOptions, output: Output, afterStop = false): { done: Promise<KubectlResult>; kill(): void } => {
+    if (stopped && !afterStop) {
+      output.err(STOPPED);
+      return { done: Promise.resolve(output.end(null, false)), kill: () => undefined };
+    }
     const child = spawn(binary, [...global, ...args], { shell: false, stdio: ["pipe", "pipe", "pipe"] });
     children.add(child);
     let timedOut = false;
@@ -191,6 +249,7 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
   // protocol to it. The proxy accepts nothing but pod exec.
   let proxy: Promise<string> | null = null;
   const proxySocket = (): Promise<string> => {
+    if (stopped) return Promise.reject(new Error(STOPPED));
     proxy ??= new Promise<string>((resolve, reject) => {
       const socket = join(privateDir(), "api.sock");
       const child = spawn(
@@ -242,7 +301,7 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
   };
 
   const exec = (target: ExecTarget, command: readonly string[], opts: Omit<RunOptions, "input"> = {}): BackgroundProcess => {
-    if (viaKubectl) return start(kubectlExec(target, command), opts);
+    if (viaKubectl || stopped) return start(kubectlExec(target, command), opts);
     const output = new Output();
     let ws: WebSocket | null = null;
     let fallback: { kill(): void } | null = null;
@@ -255,12 +314,13 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
         output.err(`${(e as Error).message}\n`);
         return output.end(1, false, "exec");
       }
-      if (killed) return output.end(null, false, "exec");
+      if (killed || stopped) return output.end(null, false, "exec");
       return new Promise<KubectlResult>((resolve) => {
         let code: number | null = null;
         let timedOut = false;
         const conn = new WebSocket(`ws://localhost${execPath(target, command)}`, EXEC_PROTOCOLS, { createConnection: () => connect(socket) });
         ws = conn;
+        streams.add(conn);
         const timer = setTimeout(() => {
           timedOut = true;
           conn.terminate();
@@ -302,6 +362,7 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
           if (code === null && !timedOut && !fallback) output.err(`exec in pod ${target.pod}: ${e.message}\n`);
         });
         conn.on("close", () => {
+          streams.delete(conn);
           if (fallback) return;
           clearTimeout(timer);
           if (code === null && !timedOut && !killed) {
@@ -330,6 +391,12 @@ export function createKubectl(cfg: KubectlConfig): Kubectl {
     close: () => {
       for (const c of children) c.kill("SIGTERM");
     },
+    stop: () => {
+      stopped = true;
+      for (const c of children) c.kill("SIGTERM");
+      for (const w of streams) w.terminate();
+    },
+    runAfterStop: (args, opts = {}) => spawnInto(args, opts, new Output(), true).done,
   };
 }
 

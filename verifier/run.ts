@@ -21,6 +21,7 @@ import {
 import { evaluateConfig, evaluateNode, type KeyIdContext, keyIdSince, type NodeContext, type NodeResult, type Outcome, type Read } from "./evaluate";
 import { describeFailure, type ExecTarget, type Kubectl, type KubectlResult, type RunOptions } from "./kubectl";
 import { buildReport, type ClusterSummary, type Range, type Report, type RunStats, type WireResult } from "./report";
+import type { Teardown } from "./teardown";
 import { runWireCheck, type WireInput } from "./wire";
 
 export const DAEMONSET = "cilium";
@@ -34,6 +35,10 @@ const BACKOFF_MAX_MS = 30_000;
 const THROTTLED = /TooManyRequests|too many requests|status code 429|HTTP 429/i;
 // The CiliumNode CRD is not served (Cilium's operator never ran): nothing can be known from it.
 const NOT_SERVED = /doesn't have a resource type|the server could not find the requested resource/;
+// kubectl's words when it cannot reach or log in to the API server with the kubeconfig it has:
+// the connection settings are wrong (or the cluster is down), not the cluster's state.
+const CONNECTION =
+  /Unable to connect to the server|The connection to the server .* was refused|couldn't get current server API group list|dial tcp|no such host|i\/o timeout|TLS handshake timeout|x509: |tls: |You must be logged in to the server|\(Unauthorized\)|invalid configuration|no configuration has been provided|error loading config file|getting credentials/;
 
 export interface RunDeps {
   kubectl: Kubectl;
@@ -41,6 +46,10 @@ export interface RunDeps {
   now(): number;
   log(line: string): void;
   wireCheck?: (input: WireInput) => Promise<WireResult>;
+  // What the wire check creates in the cluster, removed however the run ends.
+  teardown?: Teardown;
+  // The settings that say how to reach the cluster, as a message should name them.
+  connection?: string;
 }
 
 class Unverifiable extends Error {}
@@ -120,7 +129,12 @@ export async function verify(args: VerifierArgs, deps: RunDeps): Promise<Report>
       const r = await gate.run(argv);
       if (r.code === 0) return r.stdout.toString("utf8");
       if (/NotFound|not found/.test(r.stderr)) throw new Unverifiable(`${what} not found: ${describeFailure(r)}`);
-      if (attempt >= UNREACHABLE_RETRIES || deps.now() >= deadline) throw new Unverifiable(`cannot read ${what}: ${describeFailure(r)}`);
+      if (attempt >= UNREACHABLE_RETRIES || deps.now() >= deadline) {
+        if (CONNECTION.test(r.stderr)) {
+          throw new Unverifiable(`cannot reach the cluster's API server (check ${deps.connection ?? "--kubeconfig and --context"}): ${describeFailure(r)}`);
+        }
+        throw new Unverifiable(`cannot read ${what}: ${describeFailure(r)}`);
+      }
       log(`cannot read ${what} (${describeFailure(r)}), retrying`);
       await deps.sleep(Math.min(2000, args.pollIntervalSeconds * 1000));
     }

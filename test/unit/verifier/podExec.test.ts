@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
-import { createKubectl, describeFailure } from "../../../verifier/kubectl";
+import { createKubectl, describeFailure, KubectlMissing, onPath } from "../../../verifier/kubectl";
 import { execPath, execStatus, upgradeRefusal } from "../../../verifier/podExec";
 import { calls, prepareFakeCluster } from "./fakeCluster";
 
@@ -129,10 +129,43 @@ describe("exec in pods through one kubectl proxy", () => {
   });
 
   it("fails every exec with the reason when the proxy cannot start", async () => {
-    const k = createKubectl({ kubeconfig: null, context: null, binary: "/nonexistent/kubectl" });
+    const k = createKubectl({ kubeconfig: null, context: null, binary: "/bin/false" });
     const r = await k.exec({ namespace: "kube-system", pod: "cilium-ax7k" }, ["true"]).done;
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /kubectl proxy, which runs the commands in pods, did not start: spawn \/nonexistent\/kubectl ENOENT/);
+    assert.match(r.stderr, /kubectl proxy, which runs the commands in pods, did not start: exited 1/);
     k.close();
+  });
+
+  it("once stopped, nothing starts but the cleanup's commands", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "verifier-stop-"));
+    dirs.push(dir);
+    prepareFakeCluster(dir, "ipsec-1.18-healthy");
+    process.env.FAKE_KUBE_DIR = dir;
+    const k = createKubectl({ kubeconfig: null, context: null, binary: join(__dirname, "fake-kubectl", "kubectl") });
+    try {
+      k.stop();
+      const refused = await Promise.all([
+        k.run(["get", "nodes", "-o", "json"]),
+        k.exec({ namespace: "kube-system", pod: "cilium-ax7k", container: "cilium-agent" }, ["cilium-dbg", "encrypt", "status", "-o", "json"]).done,
+      ]);
+      for (const r of refused) assert.deepEqual([r.code, r.stderr], [null, "the verification was stopped"]);
+      assert.deepEqual(calls(dir), [], "a process was started after the stop");
+      const cleanup = await k.runAfterStop(["delete", "namespace", "cilium-encryption-verify-abcdef", "--ignore-not-found", "--wait=false"]);
+      assert.equal(cleanup.code, 0, cleanup.stderr);
+      assert.deepEqual(calls(dir), [["delete", "namespace", "cilium-encryption-verify-abcdef", "--ignore-not-found", "--wait=false"]]);
+    } finally {
+      k.close();
+    }
+  });
+
+  it("a kubectl that is not there is refused before anything starts, naming PATH", () => {
+    assert.throws(
+      () => createKubectl({ kubeconfig: null, context: null, binary: "/nonexistent/kubectl" }),
+      (e: unknown) => e instanceof KubectlMissing && /^\/nonexistent\/kubectl is not on PATH: the verifier reads the cluster with kubectl/.test(e.message),
+    );
+    assert.equal(onPath("kubectl", join(__dirname, "fake-kubectl")), true);
+    assert.equal(onPath("kubectl", `/nonexistent${delimiter}${join(__dirname, "fake-kubectl")}`), true);
+    assert.equal(onPath("kubectl", "/nonexistent"), false);
+    assert.equal(onPath("podExec.test.ts", __dirname), false, "not executable");
   });
 });
