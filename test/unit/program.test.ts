@@ -71,7 +71,7 @@ describe("Pulumi.dev.yaml (ipsec)", () => {
 
   it("verifies after the release, re-running on revision, mode and key id", () => {
     const cmd = run.one(COMMAND);
-    assert.match(cmd.inputs.create, /^node --import tsx verifier\/main\.ts --mode ipsec --namespace kube-system --cilium-version 1\.20\.2 /);
+    assert.match(cmd.inputs.create, /^exec node --import tsx verifier\/main\.ts --mode ipsec --namespace kube-system --cilium-version 1\.20\.2 /);
     assert.deepEqual(cmd.inputs.triggers, [1, "ipsec", 1]);
     assert.ok(
       cmd.dependencies.some((d) => d.endsWith("::cilium")),
@@ -223,7 +223,7 @@ describe("secret config stays secret", () => {
     assert.deepEqual([provider.inputs.kubeconfig, provider.inputs.context], [kubeconfigPath, context]);
     const cmd = run.one(COMMAND);
     assert.ok(isSecret(cmd.wire.environment), "the verifier's environment is not secret");
-    assert.deepEqual(cmd.inputs.environment, { CILIUM_ENCRYPTION_CONTEXT: context, KUBECONFIG: kubeconfigPath });
+    assert.deepEqual(cmd.inputs.environment, { CILIUM_ENCRYPTION_FROM_STACK: "1", CILIUM_ENCRYPTION_CONTEXT: context, KUBECONFIG: kubeconfigPath });
     assert.doesNotMatch(cmd.inputs.create, /--context/, "the verifier reads the context from its environment");
     assert.deepEqual(new Set(cmd.additionalSecretOutputs), new Set(["environment", "stdout", "stderr"]));
     for (const r of run.resources) {
@@ -238,7 +238,7 @@ describe("secret config stays secret", () => {
     assert.equal(cmd.inputs.environment.CILIUM_ENCRYPTION_KUBECONFIG_DATA, contents);
     assert.match(
       cmd.inputs.create,
-      /^umask 077 && kc=\$\(mktemp\) && trap 'rm -f "\$kc"' EXIT && printf '%s' "\$CILIUM_ENCRYPTION_KUBECONFIG_DATA" > "\$kc" && KUBECONFIG="\$kc" node /,
+      /umask 077 && kc=\$\(mktemp\) && printf '%s' "\$CILIUM_ENCRYPTION_KUBECONFIG_DATA" > "\$kc" \|\| exit 2; KUBECONFIG="\$kc" node /,
     );
     for (const r of run.resources) assert.ok(!plainText(r).includes("t0ken-q5r2"), `the kubeconfig token in plain text in ${r.type} ${r.name}`);
   });
