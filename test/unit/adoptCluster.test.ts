@@ -110,7 +110,7 @@ describe("reading the cluster", () => {
 
 describe("why the cluster could not be read", () => {
   const unset = settings();
-  const set = settings({ kubeconfig: "apiVersion: v1\nkind: Config\n", context: "ctx-a" });
+  const set = settings({ kubeconfig: "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: https://127.0.0.1:6443}\n", context: "ctx-a" });
   const fail = (reason: string, cause?: "missing" | "timeout") => ({ ok: false as const, reason, ...(cause ? { cause } : {}) });
   const cases: Array<{ what: string; failure: ReturnType<typeof fail>; s: typeof unset; message: string }> = [
     {
