@@ -51,3 +51,24 @@ export function parseGoDuration(text: string): GoDuration {
 export function ceilSeconds(ns: bigint): number {
   return Number((ns + 999_999_999n) / 1_000_000_000n);
 }
+
+const SECOND_NS = 1_000_000_000n;
+
+/** `frac` nanoseconds as Go prints a fraction of `unit` nanoseconds: digits without trailing zeros. */
+function fraction(frac: bigint, unit: bigint): string {
+  if (frac === 0n) return "";
+  const digits = unit.toString().length - 1;
+  return `.${frac.toString().padStart(digits, "0").replace(/0+$/, "")}`;
+}
+
+/** A non-negative duration as Go's time.Duration.String() prints it ("1m30s", "1.5ms", "0s"). */
+export function formatGoDuration(ns: bigint): string {
+  if (ns === 0n) return "0s";
+  if (ns < 1_000n) return `${ns}ns`;
+  if (ns < 1_000_000n) return `${ns / 1_000n}${fraction(ns % 1_000n, 1_000n)}µs`;
+  if (ns < SECOND_NS) return `${ns / 1_000_000n}${fraction(ns % 1_000_000n, 1_000_000n)}ms`;
+  const h = ns / 3_600_000_000_000n;
+  const m = (ns / 60_000_000_000n) % 60n;
+  const s = ns % 60_000_000_000n;
+  return `${h > 0n ? `${h}h` : ""}${h > 0n || m > 0n ? `${m}m` : ""}${s / SECOND_NS}${fraction(s % SECOND_NS, SECOND_NS)}s`;
+}

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { ceilSeconds, MAX_GO_DURATION_NS, MAX_GO_DURATION_TEXT, parseGoDuration } from "../../encryption/goDuration";
+import { ceilSeconds, formatGoDuration, MAX_GO_DURATION_NS, MAX_GO_DURATION_TEXT, parseGoDuration } from "../../encryption/goDuration";
 
 /** time.Duration.String() for non-negative durations of a second or more. */
 function goString(ns: bigint): string {
@@ -49,6 +49,32 @@ describe("Go durations", () => {
   it("refuses what Go refuses, and signs", () => {
     for (const text of ["", "5", "5 m", "m", ".s", "5d", "5M", "1h 30m", "-5m", "+5m", "five minutes", "5m!"]) {
       assert.deepEqual(parseGoDuration(text), { ok: false, reason: "syntax" }, text);
+    }
+  });
+
+  it("prints durations as time.Duration.String() does, and reads back what it prints (property)", () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: MAX_GO_DURATION_NS }), (ns) => {
+        assert.deepEqual(parseGoDuration(formatGoDuration(ns)), { ok: true, ns });
+        if (ns >= 1_000_000_000n) assert.equal(formatGoDuration(ns), goString(ns));
+      }),
+    );
+    // Outputs of Go 1.x time.Duration.String() for these values.
+    for (const [ns, text] of [
+      [0n, "0s"],
+      [1n, "1ns"],
+      [999n, "999ns"],
+      [1_000n, "1µs"],
+      [1_500n, "1.5µs"],
+      [1_000_000n, "1ms"],
+      [1_000_001n, "1.000001ms"],
+      [999_999_999n, "999.999999ms"],
+      [60_000_000_000n, "1m0s"],
+      [3_600_000_000_000n, "1h0m0s"],
+      [360_000_000_000n, "6m0s"],
+      [MAX_GO_DURATION_NS, MAX_GO_DURATION_TEXT],
+    ] as const) {
+      assert.equal(formatGoDuration(ns), text, String(ns));
     }
   });
 
