@@ -71,9 +71,9 @@ export function decodeStorageSecret(secret: StorageSecret): HelmRelease {
   };
 }
 
-/** A property of parsed JSON of unknown shape; undefined when `o` is not an object. */
+/** An own property of parsed JSON of unknown shape; undefined when `o` is not an object or lacks it (never Object.prototype's). */
 function field(o: unknown, key: string): unknown {
-  return o !== null && typeof o === "object" ? (o as Record<string, unknown>)[key] : undefined;
+  return o !== null && typeof o === "object" && Object.hasOwn(o, key) ? (o as Record<string, unknown>)[key] : undefined;
 }
 
 /**

@@ -3,24 +3,42 @@
  * Helm's user-supplied config (`helm get values`) is the base, not the chart defaults, so what the
  * chart would default stays defaulted.
  */
+import { treeProblems } from "../config/valueTree";
 import type { CiliumVersion } from "../encryption/ciliumVersion";
 import { leafPaths, userValueProblems, type Values } from "../encryption/helmValues";
 
 const isObject = (v: unknown): v is Values => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/**
+ * Release values come from whoever ran Helm (`helm --set __proto__.x=y` stores a key `__proto__`), so
+ * keys are read and written as own data properties only: `o[k]` would reach Object.prototype through
+ * such a key, and `o[k] = v` would replace an object's prototype instead of setting a value.
+ */
+const own = (o: Values, key: string): unknown => (Object.hasOwn(o, key) ? o[key] : undefined);
+const put = (o: Values, key: string, value: unknown) => Object.defineProperty(o, key, { value, writable: true, enumerable: true, configurable: true });
+
 function merge(base: Values, over: Values): Values {
   const out: Values = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = isObject(out[k]) && isObject(v) ? merge(out[k] as Values, v) : v;
+  for (const [k, v] of Object.entries(over)) {
+    const b = own(out, k);
+    put(out, k, isObject(b) && isObject(v) ? merge(b, v) : v);
+  }
   return out;
 }
 
 function setPath(target: Values, path: string[], value: unknown): void {
   let at = target;
   for (const key of path.slice(0, -1)) {
-    if (!isObject(at[key])) at[key] = {};
-    at = at[key] as Values;
+    const next = own(at, key);
+    if (isObject(next)) {
+      at = next;
+    } else {
+      const fresh: Values = {};
+      put(at, key, fresh);
+      at = fresh;
+    }
   }
-  at[path[path.length - 1]!] = value;
+  put(at, path[path.length - 1]!, value);
 }
 
 /** Rebuilds values from dotted leaf paths (keys with dots inside cannot be told apart and are kept whole). */
@@ -30,11 +48,30 @@ function fromLeaves(leaves: Array<[string[], unknown]>): Values {
   return out;
 }
 
-/** Leaf paths as key arrays, so keys that contain dots survive. */
-function leaves(values: Values, prefix: string[] = []): Array<[string[], unknown]> {
-  return Object.entries(values).flatMap(
-    ([k, v]): Array<[string[], unknown]> => (isObject(v) && Object.keys(v).length > 0 ? leaves(v, [...prefix, k]) : [[[...prefix, k], v]]),
-  );
+/** One key on the way down, linked to the one above it: a path is built only for the leaves, in time proportional to its length. */
+type Step = { key: string; up?: Step };
+
+function pathOf(step: Step): string[] {
+  const path: string[] = [];
+  for (let at: Step | undefined = step; at !== undefined; at = at.up) path.push(at.key);
+  return path.reverse();
+}
+
+/** Leaf paths as key arrays, so keys that contain dots survive; without recursion, as release values may nest arbitrarily deep. */
+function leaves(values: Values): Array<[string[], unknown]> {
+  const out: Array<[string[], unknown]> = [];
+  const pending: Array<[Step, unknown]> = Object.entries(values)
+    .reverse()
+    .map(([key, v]) => [{ key }, v]);
+  while (pending.length > 0) {
+    const [step, v] = pending.pop()!;
+    if (isObject(v) && Object.keys(v).length > 0) {
+      for (const [key, child] of Object.entries(v).reverse()) pending.push([{ key, up: step }, child]);
+    } else {
+      out.push([pathOf(step), v]);
+    }
+  }
+  return out;
 }
 
 const related = (a: string, b: string) => a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
@@ -55,6 +92,9 @@ const HIDDEN = () => "(value not shown)";
  * would contradict the mode we set. Nothing outside `encryption` is removed or shown.
  */
 export function adoptedValues(version: CiliumVersion, live: Values, stack: Values, ours: Values): AdoptedValues {
+  // A release whose values cannot pass through the program is refused before anything walks them recursively.
+  const uncarried = treeProblems(live, { checkSize: false }).map(([path, why]) => `${path === "" ? "its values" : path}: ${why}`);
+  if (uncarried.length > 0) return { values: merge(stack, ours), removed: new Map(), problems: uncarried };
   const ourPaths = [...leafPaths(ours).keys()];
   const removed = new Map<string, string>();
   const kept: Array<[string[], unknown]> = [];

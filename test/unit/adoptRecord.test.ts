@@ -62,6 +62,19 @@ describe("Helm release records", () => {
     assert.equal(currentRelease([other, notHelm, storageSecret(release(2, "deployed", {}))], "cilium")?.revision, 2);
   });
 
+  it("keeps a __proto__ key of the stored values as data, as JSON.parse does, and reads no field Object.prototype has", () => {
+    // What `helm upgrade --set __proto__.polluted=yes` stores: Go has no prototypes.
+    const stored = storageSecret(JSON.parse(JSON.stringify(release(2, "deployed", {})).replace('"config":{}', '"config":{"__proto__":{"polluted":"yes"}}')));
+    const r = decodeStorageSecret(stored);
+    assert.deepEqual(Object.keys(r.config), ["__proto__"]);
+    assert.equal(Object.getPrototypeOf(r.config), Object.prototype);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    const bare = storageSecret({ name: "cilium", version: 1, chart: { metadata: { version: "1.20.2" } } });
+    assert.equal(decodeStorageSecret(bare).status, "unknown");
+    const inherited = storageSecret({ name: "cilium", version: 1, chart: { metadata: { version: "1.20.2" } }, __proto__: { info: { status: "deployed" } } });
+    assert.equal(decodeStorageSecret(inherited).status, "unknown", "a field only the prototype has is not the record's");
+  });
+
   it("a damaged record is an error that names the Secret and shows none of its contents", () => {
     const secretValue = "hunter2-hunter2";
     const bad: StorageSecret = {

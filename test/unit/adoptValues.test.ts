@@ -95,6 +95,54 @@ describe("values of an adopted release", () => {
   });
 });
 
+describe("adopted values with keys JavaScript treats specially", () => {
+  const polluted = () => (({}) as Record<string, unknown>).polluted;
+
+  it("refuses a __proto__ key stored by helm --set, anywhere, without it reaching Object.prototype", () => {
+    for (const json of [
+      '{"__proto__":{"polluted":"yes"}}',
+      '{"hubble":{"__proto__":{"polluted":"yes"}}}',
+      '{"encryption":{"__proto__":{"polluted":"yes"}}}',
+      '{"extraEnv":[{"__proto__":{"polluted":"yes"}}]}',
+    ]) {
+      const live = JSON.parse(json) as Values;
+      const { problems } = adoptedValues(V, live, {}, encryptionValues(V, ipsec));
+      assert.equal(problems.length, 1, json);
+      assert.match(problems[0]!, /^(hubble\.|encryption\.|extraEnv\[0\]\.)?__proto__: a key named "__proto__" cannot be carried: .*; remove it$/, json);
+      valueChanges(live, {});
+      describeChanges(valueChanges({}, live), new Map());
+      assert.equal(polluted(), undefined, json);
+    }
+  });
+
+  it("keeps constructor and prototype keys as plain values of their own", () => {
+    const live = JSON.parse('{"constructor":{"prototype":{"polluted":"yes"}},"hubble":{"prototype":{"polluted":"yes"}}}') as Values;
+    const { values, problems } = adoptedValues(V, live, { constructor: { x: 1 } }, encryptionValues(V, ipsec));
+    assert.deepEqual(problems, []);
+    assert.deepEqual(values.constructor, { prototype: { polluted: "yes" }, x: 1 });
+    assert.deepEqual((values.hubble as Values).prototype, { polluted: "yes" });
+    assert.equal(Object.getPrototypeOf(values), Object.prototype);
+    assert.deepEqual(
+      valueChanges(live, values)
+        .map((c) => c.path)
+        .filter((p) => !p.startsWith("encryption.") && p !== "rollOutCiliumPods"),
+      ["constructor.x"],
+    );
+    assert.equal(polluted(), undefined);
+  });
+
+  it("refuses release values nested deeper than the program can carry, and walks them without overflowing", () => {
+    const depth = 50_000;
+    const live = JSON.parse(`{"podAnnotations":${'{"a":'.repeat(depth)}1${"}".repeat(depth)}}`) as Values;
+    const { problems } = adoptedValues(V, live, {}, encryptionValues(V, ipsec));
+    assert.deepEqual(problems, [
+      "podAnnotations.a.a.a.a.a…: nests more than 100 levels deep; allowed: at most 100 (Cilium's chart values nest 10, and the Pulumi SDK overflows its stack on values about 1,000 levels deep)",
+    ]);
+    assert.equal(valueChanges(live, live).length, 0);
+    assert.equal(valueChanges({}, live)[0]!.path.split(".").length, depth + 1);
+  });
+});
+
 describe("describing the value changes for the preview", () => {
   it("shows encryption values and hides every other value the release's users set", () => {
     const before = { encryption: { enabled: false }, hubble: { tls: { key: "SECRET-KEY" } }, ipam: { mode: "kubernetes" } };
