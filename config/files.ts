@@ -7,7 +7,7 @@ import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { parse } from "yaml";
+import { parse, parseDocument } from "yaml";
 
 export interface SettingsEnv {
   /** Full config keys (`<project>:<key>`) the user set with `--secret`. */
@@ -97,4 +97,43 @@ export function readLocalChart(env: SettingsEnv, path: string): ChartMeta | stri
   if (typeof doc !== "object" || doc === null) return "has an empty Chart.yaml";
   const { name, version } = doc as Record<string, unknown>;
   return { name, version };
+}
+
+/** The top-level keys of a kubeconfig (k8s.io/client-go v0.33.13 tools/clientcmd/api/v1/types.go Config). */
+export const KUBECONFIG_KEYS = ["apiVersion", "kind", "preferences", "clusters", "users", "contexts", "current-context", "extensions"];
+const KUBECONFIG_LISTS = ["clusters", "users", "contexts", "extensions"];
+
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * Why text given as a kubeconfig's contents is not one, or undefined when it reads as one: a single
+ * YAML or JSON mapping with kubeconfig keys, of the types kubectl decodes them into, naming a cluster.
+ * Never quotes the text (it holds credentials), at most a line and column.
+ */
+export function kubeconfigContentsProblem(text: string): string | undefined {
+  let doc: unknown;
+  try {
+    // A document rather than `parse`, which prints warnings that quote the text, and with warnings off ignores errors.
+    const parsed = parseDocument(text);
+    const error = parsed.errors[0];
+    if (error !== undefined) {
+      const at = error.linePos?.[0];
+      return `is not valid YAML or JSON${at === undefined ? "" : ` (line ${at.line}, column ${at.col})`}`;
+    }
+    doc = parsed.toJS({ maxAliasCount: 100 });
+  } catch {
+    return "is not valid YAML or JSON";
+  }
+  if (!isMapping(doc)) return "is not a YAML or JSON mapping";
+  if (!KUBECONFIG_KEYS.some((k) => Object.hasOwn(doc, k))) return `has none of a kubeconfig's keys (${KUBECONFIG_KEYS.join(", ")})`;
+  if (doc.apiVersion != null && doc.apiVersion !== "v1") return "has an apiVersion other than v1, the only kubeconfig version";
+  if (doc.kind != null && doc.kind !== "Config") return "has a kind other than Config";
+  for (const key of KUBECONFIG_LISTS) {
+    const list = doc[key];
+    if (list != null && !(Array.isArray(list) && list.every(isMapping))) return `has ${key} that is not a list of mappings`;
+  }
+  if (doc["current-context"] != null && typeof doc["current-context"] !== "string") return "has a current-context that is not a string";
+  // Inline contents are the whole connection (the provider and kubectl read nothing else), and without a cluster there is no server.
+  if (!Array.isArray(doc.clusters) || doc.clusters.length === 0) return "has no clusters, so nothing to connect to";
+  return undefined;
 }

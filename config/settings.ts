@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { type CiliumVersion, parseCiliumVersion } from "../encryption/ciliumVersion";
-import { ceilSeconds, MAX_GO_DURATION_TEXT, parseGoDuration } from "../encryption/goDuration";
+import { ceilSeconds, formatGoDuration, MAX_GO_DURATION_TEXT, parseGoDuration } from "../encryption/goDuration";
 import {
   type EncryptionValuesInput,
   encryptionValues,
@@ -16,8 +16,10 @@ import {
   type WireguardEncryption,
 } from "../encryption/helmValues";
 import { IPSEC_ALGORITHM_NAMES, type IpsecAlgorithm, isKeyId } from "../encryption/keyLine";
+import { CONTEXT_ENV } from "../verifier/args";
 import { IMAGE_REFERENCE_ALLOWED, imageReferenceProblem } from "../verifier/images";
-import { hostEnv, readLocalChart, resolvePath, type SettingsEnv } from "./files";
+import { hostEnv, kubeconfigContentsProblem, readLocalChart, resolvePath, type SettingsEnv } from "./files";
+import { treeProblems } from "./valueTree";
 
 export const PROJECT = "cilium-encryption";
 export const IPSEC_SECRET_NAME = "cilium-ipsec-keys";
@@ -84,7 +86,11 @@ export class ConfigError extends Error {
   }
 }
 
-/** A kubeconfig given inline (YAML or JSON) rather than as a path. */
+/**
+ * A kubeconfig meant inline (YAML or JSON) rather than as a path. The settings refuse such a value
+ * unless it reads as a kubeconfig (`kubeconfigContentsProblem`), so every caller that tells contents
+ * from a path this way gets either a kubeconfig or an existing file.
+ */
 export function isKubeconfigContents(value: string): boolean {
   return /[\r\n]/.test(value) || /^\s*(\{|apiVersion\s*:)/.test(value);
 }
@@ -123,19 +129,61 @@ const goDuration = (check: (ns: bigint) => string | undefined = () => undefined)
     if (problem !== undefined) ctx.addIssue({ code: "custom", message: `${problem}, ${got(v)}` });
   });
 const SECOND = 1_000_000_000n;
-const keyRotationDuration = goDuration((ns) =>
-  ns > 0n
-    ? undefined
-    : "must be longer than 0s: agents remove the previous key this long after a rotation (cilium v1.20.2 pkg/datapath/linux/ipsec/ipsec_linux.go), so 0s drops traffic from nodes that have not loaded the new key yet",
-);
+/**
+ * cilium v1.20.2 pkg/datapath/linux/ipsec/ipsec_linux.go: the stale-key reclaimer runs once a minute
+ * (StartBackgroundJobs) and removes a replaced key once it was replaced at least this long ago
+ * (ipSecSPICanBeReclaimed); likewise v1.16.19 to v1.18.11 (the timer in ipsec/cell.go) and v1.19.7.
+ */
+const RECLAIMER_INTERVAL_NS = 60n * SECOND;
+const MIN_KEY_ROTATION_TEXT = "1s";
+const keyRotationDuration = goDuration((ns) => {
+  if (ns === 0n) {
+    return "must be longer than 0s: agents remove the previous key this long after a rotation (cilium v1.20.2 pkg/datapath/linux/ipsec/ipsec_linux.go), so 0s drops traffic from nodes that have not loaded the new key yet";
+  }
+  return ns < SECOND
+    ? `must be at least ${MIN_KEY_ROTATION_TEXT}: agents remove the previous key at the first run of their once-a-minute stale-key reclaimer that finds it replaced ` +
+        "this long ago (cilium v1.20.2 pkg/datapath/linux/ipsec/ipsec_linux.go ipSecSPICanBeReclaimed), so a value under a second is 0s in all but name " +
+        "and drops traffic from nodes that have not loaded the new key yet; Cilium's default is 5m"
+    : undefined;
+});
 const persistentKeepalive = goDuration((ns) =>
   ns === 0n || (ns % SECOND === 0n && ns / SECOND <= BigInt(MAX_KEEPALIVE_SECONDS))
     ? undefined
     : `must be 0s (off) or a whole number of seconds up to ${MAX_KEEPALIVE_SECONDS}s: the kernel takes the interval as a 16-bit count of seconds and Cilium passes it on unchecked`,
 );
+/**
+ * The verifier allows each kubectl call 60 s (verifier/kubectl.ts DEFAULT_TIMEOUT_MS) and each agent
+ * query 30 s (verifier/run.ts), and Helm waits for the agents' rollout within the same timeout
+ * (components/ciliumRelease.ts): below a minute one slow call uses up the whole verification.
+ */
+const MIN_VERIFICATION_TIMEOUT_SECONDS = 60;
 const verificationTimeout = goDuration((ns) =>
-  ns > 0n && ceilSeconds(ns) <= VERIFIER_MAX_TIMEOUT_SECONDS ? undefined : `must be from 1s to 24h (${VERIFIER_MAX_TIMEOUT_SECONDS}s, the verifier's limit)`,
+  ns >= BigInt(MIN_VERIFICATION_TIMEOUT_SECONDS) * SECOND && ceilSeconds(ns) <= VERIFIER_MAX_TIMEOUT_SECONDS
+    ? undefined
+    : `must be from 1m to 24h (${VERIFIER_MAX_TIMEOUT_SECONDS}s, the verifier's limit): below a minute, one of the verifier's kubectl calls (60s each at most) ` +
+      "or Helm's wait for the agents' rollout, which shares this timeout, uses it all up",
 );
+
+/**
+ * Linux's MAX_ARG_STRLEN (include/uapi/linux/binfmts.h: 32 pages, 4 KiB each): the longest single
+ * `NAME=value` string, its NUL included, that execve passes on. The verification hands inline
+ * kubeconfig contents and the context to the verifier in environment variables
+ * (components/encryptionVerification.ts), and its shell, Node and kubectl are each exec'd with them.
+ */
+const MAX_ARG_STRLEN = 131072;
+const envValueMax = (name: string) => MAX_ARG_STRLEN - Buffer.byteLength(`${name}=`) - 1;
+export const KUBECONFIG_DATA_ENV_NAME = "CILIUM_ENCRYPTION_KUBECONFIG_DATA";
+export const MAX_INLINE_KUBECONFIG_BYTES = envValueMax(KUBECONFIG_DATA_ENV_NAME);
+export const MAX_CONTEXT_BYTES = envValueMax(CONTEXT_ENV);
+const envLimit = (what: string, name: string, max: number) =>
+  `the verification hands the ${what} to the verifier in the environment variable ${name}, and Linux passes at most 128 KiB per environment ` +
+  `string, name included (MAX_ARG_STRLEN); allowed: at most ${max} bytes`;
+
+const isValuesObject = (v: unknown): v is Values => typeof v === "object" && v !== null && !Array.isArray(v);
+/** Taken as given (z.record would drop a `__proto__` key unseen), then checked for what the program can carry. */
+const helmValues = z.custom<Values>(isValuesObject, { error: (iss) => `must be an object of Helm values, ${got(iss.input)}` }).superRefine((v, ctx) => {
+  for (const [path, message] of treeProblems(v, { checkSize: true })) ctx.addIssue({ code: "custom", message, ...(path === "" ? {} : { path: [path] }) });
+});
 /** An image of the wire check's pods (a mirror, for air-gapped clusters), checked as the verifier checks it. */
 const imageReference = z.string({ error: (iss) => `must be ${IMAGE_REFERENCE_ALLOWED}, ${got(iss.input)}` }).superRefine((v, ctx) => {
   const problem = imageReferenceProblem(v);
@@ -199,11 +247,11 @@ const schema = strict({
   cilium: strict({
     namespace: dnsLabel.default("kube-system"),
     version: text.default(DEFAULT_CILIUM_VERSION).superRefine((v, ctx) => {
-      const parsed = parseCiliumVersion(v);
+      const parsed = parseCiliumVersion(v, echo ? v : "(version not shown: a value marked secret)");
       if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed });
     }),
     chart: strict({ repo: chartRepo.optional(), name: chartName.optional(), path: notFlag.optional() }).default({}),
-    values: z.record(z.string(), z.unknown(), { error: (iss) => `must be an object of Helm values, ${got(iss.input)}` }).default({}),
+    values: helmValues.default({}),
     releaseName: releaseName.default(DEFAULT_RELEASE_NAME),
     allowChartUpgrade: bool.default(false),
   }).default(CILIUM_DEFAULTS),
@@ -212,6 +260,9 @@ const schema = strict({
     context: notFlag
       // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what a context name must not hold
       .refine((v) => !/[\x00-\x1f\x7f]/.test(v), { error: (iss) => `must be a kubeconfig context name (no control characters), ${got(iss.input)}` })
+      .refine((v) => Buffer.byteLength(v) <= MAX_CONTEXT_BYTES, {
+        error: (iss) => `is ${Buffer.byteLength(String(iss.input))} bytes; ${envLimit("context", CONTEXT_ENV, MAX_CONTEXT_BYTES)}`,
+      })
       .optional(),
   }).default({}),
   verification: strict({
@@ -271,6 +322,25 @@ function strictModeProblems(base: string, strictMode: RawStrict, show: Show, war
   return problems;
 }
 
+/**
+ * After a rotation the verification waits until agents hold only the new key; they drop the old one at
+ * the first reclaimer run at least keyRotationDuration after loading the new key, so a timeout not
+ * longer than that can end a rotation's verification unverified. Only a warning: a stack that never
+ * rotates is fine with a short timeout (the demo's is one).
+ */
+function rotationOutlastsVerification(keyRotation: string | undefined, timeout: string | undefined): string | undefined {
+  if (keyRotation === undefined || timeout === undefined) return undefined;
+  const [k, t] = [parseGoDuration(keyRotation), parseGoDuration(timeout)];
+  if (!k.ok || !t.ok) return undefined;
+  const needed = k.ns + RECLAIMER_INTERVAL_NS;
+  if (t.ns > needed) return undefined;
+  return (
+    `${timeout} is not longer than encryption.ipsec.keyRotationDuration plus one run of the agents' once-a-minute stale-key reclaimer ` +
+    `(${formatGoDuration(needed)}): after a key rotation, agents keep the old key that long (cilium v1.20.2 pkg/datapath/linux/ipsec/ipsec_linux.go), ` +
+    "so the rotation's verification can end before the keys settle and fail the update; lengthen the timeout or shorten keyRotationDuration"
+  );
+}
+
 /** Cross-field rules zod's shape cannot say; returns [dotted key, message] pairs. */
 function crossFieldProblems(raw: Raw, version: CiliumVersion, showFor: (top: string) => Show, warnings: string[]): Array<[string, string]> {
   const problems: Array<[string, string]> = [];
@@ -278,6 +348,8 @@ function crossFieldProblems(raw: Raw, version: CiliumVersion, showFor: (top: str
   const show = showFor("encryption");
   if (enc.type === "ipsec") {
     if (enc.wireguard !== undefined) problems.push(["encryption.wireguard", "is a WireGuard option, but encryption.type is ipsec; remove it"]);
+    const rotation = rotationOutlastsVerification(enc.ipsec?.keyRotationDuration, raw.verification.enabled ? raw.verification.timeout : undefined);
+    if (rotation !== undefined) warnings.push(`${PROJECT}:verification.timeout: ${rotation}`);
     if (enc.ipsec === undefined) problems.push(["encryption.ipsec.keyId", "is required when encryption.type is ipsec: an integer from 1 to 15"]);
     const strictMode = enc.ipsec?.strictMode;
     if (strictMode !== undefined && version.minor < IPSEC_STRICT_MODE_MIN_MINOR) {
@@ -303,7 +375,28 @@ function crossFieldProblems(raw: Raw, version: CiliumVersion, showFor: (top: str
 function fileProblems(raw: Raw, version: CiliumVersion, env: SettingsEnv, showFor: (top: string) => Show): Array<[string, string]> {
   const problems: Array<[string, string]> = [];
   const kubeconfig = raw.cluster.kubeconfig;
-  if (kubeconfig !== undefined && !isKubeconfigContents(kubeconfig)) {
+  if (kubeconfig !== undefined && isKubeconfigContents(kubeconfig)) {
+    // The contents hold credentials: a problem names their size or where they fail to parse, never a part of them.
+    const bytes = Buffer.byteLength(kubeconfig);
+    const notKubeconfig = kubeconfigContentsProblem(kubeconfig);
+    if (notKubeconfig !== undefined) {
+      problems.push([
+        "cluster.kubeconfig",
+        `is taken as a kubeconfig's contents (it spans lines or starts with "{" or "apiVersion:"), but ${notKubeconfig}; allowed: the path of a ` +
+          "kubeconfig file (relative to the project, ~ for home), or a kubeconfig's contents: one YAML or JSON mapping of clusters, contexts, users and current-context",
+      ]);
+    } else if (kubeconfig.includes("\0")) {
+      problems.push([
+        "cluster.kubeconfig",
+        "holds a NUL character, which no environment variable can carry; allowed: a kubeconfig without one, or its file's path",
+      ]);
+    } else if (bytes > MAX_INLINE_KUBECONFIG_BYTES) {
+      problems.push([
+        "cluster.kubeconfig",
+        `is ${bytes} bytes of inline contents; ${envLimit("inline contents", KUBECONFIG_DATA_ENV_NAME, MAX_INLINE_KUBECONFIG_BYTES)}, or the path of a kubeconfig file`,
+      ]);
+    }
+  } else if (kubeconfig !== undefined) {
     const show = showFor("cluster");
     if (kubeconfig.startsWith("-")) {
       problems.push(["cluster.kubeconfig", `must not start with "-" (it would be read as a command-line flag), got ${show(kubeconfig)}`]);
@@ -421,7 +514,7 @@ function schemaProblems(input: Record<string, unknown>, isSecret: (top: string) 
  * keys are secret and reads the files paths point at.
  */
 export function parseSettings(allConfig: Record<string, string>, env: SettingsEnv = hostEnv()): Settings {
-  const input: Record<string, unknown> = {};
+  const entries: Array<[string, unknown]> = [];
   for (const [k, v] of Object.entries(allConfig)) {
     if (!k.startsWith(`${PROJECT}:`)) continue;
     let value: unknown = v;
@@ -430,8 +523,10 @@ export function parseSettings(allConfig: Record<string, string>, env: SettingsEn
     } catch {
       // a plain string value stays a string; the schema says whether that is allowed
     }
-    input[k.slice(PROJECT.length + 1)] = value;
+    entries.push([k.slice(PROJECT.length + 1), value]);
   }
+  // Own properties even for a key named `__proto__`, which assignment would take as the prototype and the schema would never see.
+  const input: Record<string, unknown> = Object.fromEntries(entries);
   const isSecret = (top: string) => env.secretKeys.has(`${PROJECT}:${top}`);
   const showFor = (top: string): Show => (isSecret(top) ? () => SECRET_NOT_SHOWN : (v) => JSON.stringify(v));
 

@@ -3,12 +3,14 @@
  * what is allowed. Each row runs the whole program under mocks.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
-import { parseSettings, VERIFIER_MAX_TIMEOUT_SECONDS } from "../../config/settings";
+import { MAX_CONTEXT_BYTES, MAX_INLINE_KUBECONFIG_BYTES, parseSettings, VERIFIER_MAX_TIMEOUT_SECONDS } from "../../config/settings";
+import { MAX_VALUES_BYTES } from "../../config/valueTree";
 import { KeyLineError, parseKeyLine } from "../../encryption/keyLine";
 import { parseVerifierArgs } from "../../verifier/args";
 import { asPulumiConfig, runProgram, startProgram } from "./mockProgram";
@@ -67,6 +69,20 @@ const onWg = (values: Record<string, unknown>, version = "1.20.2", wireguard: Re
   encryption: wg(wireguard),
   cilium: { version, values },
 });
+
+// what the program can carry: values `levels` objects deep, and a usable kubeconfig, padded to an exact size when asked
+const nested = (levels: number): Record<string, unknown> => {
+  let node: Record<string, unknown> = { x: 1 };
+  for (let level = 1; level < levels; level++) node = { a: node };
+  return node;
+};
+const KC_MARKER = "kc-token-x9q";
+function kubeconfigOf(bytes?: number): string {
+  const head =
+    "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:6443'}\n" +
+    `users:\n- name: u\n  user: {token: ${KC_MARKER}}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n`;
+  return bytes === undefined ? head : `${head}# ${"a".repeat(bytes - head.length - 3)}\n`;
+}
 
 type Case = { name: string; config: Record<string, unknown>; message: RegExp; secret?: string[]; hidden?: string };
 const c = (name: string, config: Record<string, unknown>, message: RegExp, more: Partial<Case> = {}): Case => ({ name, config, message, ...more });
@@ -515,9 +531,9 @@ const cases: Case[] = [
   c(
     "timeout above the verifier's limit",
     { encryption: wg(), verification: { timeout: "25h" } },
-    /verification\.timeout: must be from 1s to 24h \(86400s, the verifier's limit\), got "25h"/,
+    /verification\.timeout: must be from 1m to 24h \(86400s, the verifier's limit\).*got "25h"/,
   ),
-  c("timeout 0s", { encryption: wg(), verification: { timeout: "0s" } }, /verification\.timeout: must be from 1s to 24h/),
+  c("timeout 0s", { encryption: wg(), verification: { timeout: "0s" } }, /verification\.timeout: must be from 1m to 24h/),
   c(
     "timeout in words",
     { encryption: wg(), verification: { timeout: "10 minutes" } },
@@ -842,6 +858,226 @@ const cases: Case[] = [
     /cilium\.values\.encryption\.type: set to a value marked secret \(not shown\), .*renders no encryption for this type at all/,
     { secret: ["cilium-encryption:cilium"], hidden: "x7q2" },
   ),
+  // what the program can carry (versions, durations, sizes, depth, prototype keys)
+  c(
+    "version with a release-candidate suffix",
+    { encryption: wg(), cilium: { version: "1.20.0-rc.1" } },
+    /cilium\.version: must be a released chart version without a pre-release \("-rc\.1"\) or build \("\+meta"\) suffix: Helm resolves a suffixed version to another chart than it names, or to a release candidate; allowed: 1\.<minor>\.<patch> with minor 16 to 20 and patch 0 to 99, such as 1\.20\.2/,
+  ),
+  c(
+    "version with build metadata",
+    { encryption: wg(), cilium: { version: "1.20.2+build.7" } },
+    /cilium\.version: must be a released chart version without a pre-release/,
+  ),
+  c("version with both suffixes", { encryption: wg(), cilium: { version: "1.19.7-pre.1+g1234" } }, /cilium\.version: must be a released chart version without/),
+  c(
+    "version with a v and a suffix",
+    { encryption: wg(), cilium: { version: "v1.18.11-snapshot.0" } },
+    /cilium\.version: must be a released chart version without/,
+  ),
+  c(
+    "version with patch 100",
+    { encryption: wg(), cilium: { version: "1.20.100" } },
+    /cilium\.version: Cilium 1\.20\.100 is not a release: no supported minor has come near patch 99; allowed: 1\.<minor>\.<patch> with minor 16 to 20 and patch 0 to 99/,
+  ),
+  c(
+    "version with a 20-digit patch",
+    { encryption: wg(), cilium: { version: "1.18.99999999999999999999" } },
+    /cilium\.version: Cilium 1\.18\.99999999999999999999 is not a release/,
+  ),
+  c(
+    "version with a 20-digit minor",
+    { encryption: wg(), cilium: { version: "1.99999999999999999999.0" } },
+    /cilium\.version: Cilium 1\.99999999999999999999\.0 is not supported; supported: 1\.16\.x to 1\.20\.x; allowed: 1\.<minor>\.<patch>/,
+  ),
+  c(
+    "version with a leading zero",
+    { encryption: wg(), cilium: { version: "1.018.1" } },
+    /cilium\.version: must be an exact chart version such as 1\.18\.6 \(pinned, no ranges\), supported: 1\.16\.x to 1\.20\.x; allowed: 1\.<minor>\.<patch>/,
+  ),
+  c("version with four numbers", { encryption: wg(), cilium: { version: "1.20.2.1" } }, /cilium\.version: must be an exact chart version/),
+  c("version with a trailing line break", { encryption: wg(), cilium: { version: "1.20.2\n" } }, /cilium\.version: must be an exact chart version/),
+  c(
+    "secret version not supported",
+    { encryption: wg(), cilium: { version: "1.21.9" } },
+    /cilium\.version: Cilium \(version not shown: a value marked secret\) is not supported; supported: 1\.16\.x to 1\.20\.x/,
+    { secret: ["cilium-encryption:cilium"], hidden: "1.21.9" },
+  ),
+  c(
+    "keyRotationDuration 1ns",
+    { encryption: ipsec({ keyRotationDuration: "1ns" }) },
+    /encryption\.ipsec\.keyRotationDuration: must be at least 1s: agents remove the previous key at the first run of their once-a-minute stale-key reclaimer that finds it replaced this long ago \(cilium v1\.20\.2 pkg\/datapath\/linux\/ipsec\/ipsec_linux\.go ipSecSPICanBeReclaimed\), so a value under a second is 0s in all but name.*got "1ns"/,
+  ),
+  c(
+    "keyRotationDuration 999ms",
+    { encryption: ipsec({ keyRotationDuration: "999ms" }) },
+    /encryption\.ipsec\.keyRotationDuration: must be at least 1s: .*got "999ms"/,
+  ),
+  c(
+    "keyRotationDuration .5s",
+    { encryption: ipsec({ keyRotationDuration: ".5s" }) },
+    /encryption\.ipsec\.keyRotationDuration: must be at least 1s: .*got "\.5s"/,
+  ),
+  c(
+    "keyRotationDuration a nanosecond short of 1s",
+    { encryption: ipsec({ keyRotationDuration: "999999999ns" }) },
+    /encryption\.ipsec\.keyRotationDuration: must be at least 1s: .*got "999999999ns"/,
+  ),
+  c(
+    "persistentKeepalive 1ns",
+    { encryption: wg({ persistentKeepalive: "1ns" }) },
+    /encryption\.wireguard\.persistentKeepalive: must be 0s \(off\) or a whole number of seconds up to 65535s.*got "1ns"/,
+  ),
+  c(
+    "persistentKeepalive 500ms",
+    { encryption: wg({ persistentKeepalive: "500ms" }) },
+    /encryption\.wireguard\.persistentKeepalive: must be 0s \(off\) or a whole number/,
+  ),
+  c(
+    "timeout 1ns",
+    { encryption: wg(), verification: { timeout: "1ns" } },
+    /verification\.timeout: must be from 1m to 24h \(86400s, the verifier's limit\): below a minute, one of the verifier's kubectl calls \(60s each at most\) or Helm's wait for the agents' rollout, which shares this timeout, uses it all up, got "1ns"/,
+  ),
+  c("timeout 59s", { encryption: wg(), verification: { timeout: "59s" } }, /verification\.timeout: must be from 1m to 24h.*got "59s"/),
+  c("timeout a nanosecond short of 1m", { encryption: wg(), verification: { timeout: "59.999999999s" } }, /verification\.timeout: must be from 1m to 24h/),
+  c("timeout 1ms", { encryption: wg(), verification: { timeout: "1ms" } }, /verification\.timeout: must be from 1m to 24h/),
+  c(
+    "inline kubeconfig a byte larger than an environment variable holds",
+    { encryption: wg(), cluster: { kubeconfig: kubeconfigOf(MAX_INLINE_KUBECONFIG_BYTES + 1) } },
+    /cluster\.kubeconfig: is 131038 bytes of inline contents; the verification hands the inline contents to the verifier in the environment variable CILIUM_ENCRYPTION_KUBECONFIG_DATA, and Linux passes at most 128 KiB per environment string, name included \(MAX_ARG_STRLEN\); allowed: at most 131037 bytes, or the path of a kubeconfig file/,
+    { hidden: KC_MARKER },
+  ),
+  c(
+    "inline kubeconfig of 1 MiB",
+    { encryption: wg(), cluster: { kubeconfig: kubeconfigOf(1 << 20) } },
+    /cluster\.kubeconfig: is 1048576 bytes of inline contents; .*allowed: at most 131037 bytes/,
+    { hidden: KC_MARKER },
+  ),
+  c(
+    "secret inline kubeconfig too large",
+    { encryption: wg(), cluster: { kubeconfig: kubeconfigOf(200_000) } },
+    /cluster\.kubeconfig: is 200000 bytes of inline contents/,
+    { secret: ["cilium-encryption:cluster"], hidden: KC_MARKER },
+  ),
+  c(
+    "context a byte larger than an environment variable holds",
+    { encryption: wg(), cluster: { context: "c".repeat(MAX_CONTEXT_BYTES + 1) } },
+    /cluster\.context: is 131046 bytes; the verification hands the context to the verifier in the environment variable CILIUM_ENCRYPTION_CONTEXT, and Linux passes at most 128 KiB per environment string, name included \(MAX_ARG_STRLEN\); allowed: at most 131045 bytes/,
+    { hidden: "cccccccc" },
+  ),
+  c(
+    "context over the limit in bytes, not characters",
+    { encryption: wg(), cluster: { context: "é".repeat(65_523) } },
+    /cluster\.context: is 131046 bytes; .*allowed: at most 131045 bytes/,
+    { hidden: "éééé" },
+  ),
+  c(
+    "kubeconfig a lone brace",
+    { encryption: wg(), cluster: { kubeconfig: "{" } },
+    /cluster\.kubeconfig: is taken as a kubeconfig's contents \(it spans lines or starts with "\{" or "apiVersion:"\), but is not valid YAML or JSON \(line 1, column 2\); allowed: the path of a kubeconfig file \(relative to the project, ~ for home\), or a kubeconfig's contents: one YAML or JSON mapping of clusters, contexts, users and current-context/,
+  ),
+  c(
+    "kubeconfig a line break",
+    { encryption: wg(), cluster: { kubeconfig: "\n" } },
+    /cluster\.kubeconfig: is taken as a kubeconfig's contents .*but is not a YAML or JSON mapping/,
+  ),
+  c(
+    "kubeconfig apiVersion alone",
+    { encryption: wg(), cluster: { kubeconfig: "apiVersion:" } },
+    /cluster\.kubeconfig: .*but has no clusters, so nothing to connect to/,
+  ),
+  c(
+    "kubeconfig of two documents",
+    { encryption: wg(), cluster: { kubeconfig: `${kubeconfigOf()}---\n${kubeconfigOf()}` } },
+    /cluster\.kubeconfig: .*but is not valid YAML or JSON \(line \d+, column 1\)/,
+    { hidden: KC_MARKER },
+  ),
+  c(
+    "kubeconfig without a kubeconfig's keys",
+    { encryption: wg(), cluster: { kubeconfig: `server: https://127.0.0.1\ntoken: ${KC_MARKER}\n` } },
+    /cluster\.kubeconfig: .*but has none of a kubeconfig's keys \(apiVersion, kind, preferences, clusters, users, contexts, current-context, extensions\)/,
+    { hidden: KC_MARKER },
+  ),
+  c(
+    "kubeconfig JSON with clusters a string",
+    { encryption: wg(), cluster: { kubeconfig: '{"clusters": "prod"}' } },
+    /cluster\.kubeconfig: .*but has clusters that is not a list of mappings/,
+  ),
+  c(
+    "kubeconfig of another apiVersion",
+    { encryption: wg(), cluster: { kubeconfig: kubeconfigOf().replace("apiVersion: v1", "apiVersion: v2") } },
+    /cluster\.kubeconfig: .*but has an apiVersion other than v1, the only kubeconfig version/,
+    { hidden: KC_MARKER },
+  ),
+  c(
+    "kubeconfig of another kind",
+    { encryption: wg(), cluster: { kubeconfig: kubeconfigOf().replace("kind: Config", "kind: Pod") } },
+    /cluster\.kubeconfig: .*but has a kind other than Config/,
+    { hidden: KC_MARKER },
+  ),
+  c(
+    "kubeconfig holding a NUL",
+    { encryption: wg(), cluster: { kubeconfig: `${kubeconfigOf()}preferences: {colors: "\0"}\n` } },
+    /cluster\.kubeconfig: holds a NUL character, which no environment variable can carry/,
+    { hidden: KC_MARKER },
+  ),
+  c(
+    "secret kubeconfig that does not parse",
+    { encryption: wg(), cluster: { kubeconfig: `apiVersion: v1\nusers: [{name: u, user: {token: ${KC_MARKER}]\n` } },
+    /cluster\.kubeconfig: is taken as a kubeconfig's contents .*but is not valid YAML or JSON/,
+    { secret: ["cilium-encryption:cluster"], hidden: KC_MARKER },
+  ),
+  c(
+    "values 101 levels deep",
+    onWg(nested(101)),
+    /cilium\.values\.a\.a\.a\.a\.a\.a…: nests more than 100 levels deep; allowed: at most 100 \(Cilium's chart values nest 10, and the Pulumi SDK overflows its stack on values about 1,000 levels deep\)/,
+  ),
+  c(
+    "values 100,000 levels deep",
+    { encryption: wg(), cilium: `{"values":${'{"a":'.repeat(100_000)}1${"}".repeat(100_000)}}` },
+    /cilium\.values\.a\.a\.a\.a\.a\.a…: nests more than 100 levels deep/,
+  ),
+  c(
+    "lists 100,000 levels deep",
+    { encryption: wg(), cilium: `{"values":{"extraArgs":${"[".repeat(100_000)}${"]".repeat(100_000)}}}` },
+    /cilium\.values\.extraArgs\[0\]\[0\]\[0\]\[0\]\[0\]…: nests more than 100 levels deep/,
+  ),
+  c(
+    "a __proto__ key in values",
+    { encryption: wg(), cilium: '{"values":{"__proto__":{"polluted":"yes"}}}' },
+    /cilium\.values\.__proto__: a key named "__proto__" cannot be carried: JavaScript, and with it the Pulumi SDK that hands values to Helm, takes it as an object's prototype instead of a value \(dropped, or merged into other objects\), and no Cilium chart value has this name; remove it/,
+  ),
+  c(
+    "a __proto__ key nested in values",
+    { encryption: wg(), cilium: '{"values":{"hubble":{"tls":{"__proto__":{"enabled":false}}}}}' },
+    /cilium\.values\.hubble\.tls\.__proto__: a key named "__proto__" cannot be carried/,
+  ),
+  c(
+    "a __proto__ key in a list in values",
+    { encryption: wg(), cilium: '{"values":{"extraEnv":[{"__proto__":{"name":"CILIUM_ENABLE_WIREGUARD"}}]}}' },
+    /cilium\.values\.extraEnv\[0\]\.__proto__: a key named "__proto__" cannot be carried/,
+  ),
+  c(
+    "a __proto__ top-level config key",
+    JSON.parse('{"encryption":{"type":"wireguard"},"__proto__":{"verification":{"enabled":false}}}'),
+    /cilium-encryption:__proto__: is not a known key; allowed here: encryption, cilium, cluster, verification/,
+  ),
+  c(
+    "a __proto__ key in the encryption config",
+    { encryption: JSON.parse('{"type":"wireguard","__proto__":{"type":"ipsec"}}') },
+    /encryption\.__proto__: is not a known key; allowed here: type, allowModeSwitch, ipsec, wireguard/,
+  ),
+  c(
+    "values over 128 KiB",
+    onWg({ podAnnotations: { note: "x".repeat(140_000) } }),
+    /cilium\.values: are 1400\d\d bytes as JSON; allowed: at most 131072 \(128 KiB\): Helm keeps the release, its chart, these values and the manifests rendered from them in one Secret, which Kubernetes limits to 1 MiB/,
+  ),
+  c(
+    "secret values over 128 KiB",
+    onWg({ podAnnotations: { note: `${KC_MARKER}${"x".repeat(140_000)}` } }),
+    /cilium\.values: are 1400\d\d bytes as JSON; allowed: at most 131072/,
+    { secret: ["cilium-encryption:cilium"], hidden: KC_MARKER },
+  ),
 ];
 
 describe("bad config is refused before any resource is registered", () => {
@@ -975,6 +1211,68 @@ describe("the edges of what is allowed are accepted", () => {
       (r) => assert.equal(r.one("pulumi:providers:kubernetes").inputs.context, "kind-kind"),
     ],
     ["a release name of 53 characters", { encryption: wg(), cilium: { releaseName: "c".repeat(53), allowChartUpgrade: true } }, () => undefined],
+    // what the program can carry: the boundaries
+    [
+      "keyRotationDuration 1s, the shortest",
+      { encryption: ipsec({ keyRotationDuration: "1s" }) },
+      (r) => assert.equal(r.one(RELEASE).inputs.values.encryption.ipsec.keyRotationDuration, "1s"),
+    ],
+    [
+      "persistentKeepalive 1s, the shortest but off",
+      { encryption: wg({ persistentKeepalive: "1s" }) },
+      (r) => assert.equal(r.one(RELEASE).inputs.values.encryption.wireguard.persistentKeepalive, "1s"),
+    ],
+    ["timeout 1m, the shortest", { encryption: wg(), verification: { timeout: "1m" } }, (r) => assert.match(r.one(COMMAND).inputs.create, /--timeout 60 /)],
+    ["version 1.16.0, the oldest", { encryption: wg(), cilium: { version: "1.16.0" } }, (r) => assert.equal(r.one(RELEASE).inputs.version, "1.16.0")],
+    ["version 1.20.99, the highest patch", { encryption: wg(), cilium: { version: "1.20.99" } }, (r) => assert.equal(r.one(RELEASE).inputs.version, "1.20.99")],
+    [
+      "a version with a v, handed to Helm without it",
+      { encryption: wg(), cilium: { version: "v1.20.2" } },
+      (r) => assert.equal(r.one(RELEASE).inputs.version, "1.20.2"),
+    ],
+    [
+      "inline kubeconfig of the largest size an environment variable holds",
+      { encryption: wg(), cluster: { kubeconfig: kubeconfigOf(MAX_INLINE_KUBECONFIG_BYTES) } },
+      (r) => {
+        const environment = r.one(COMMAND).inputs.environment as Record<string, string>;
+        assert.equal(r.one("pulumi:providers:kubernetes").inputs.kubeconfig, kubeconfigOf(MAX_INLINE_KUBECONFIG_BYTES));
+        // Linux execs a shell with it; one byte more is E2BIG (connectionLimits.test.ts).
+        const sh = spawnSync("/bin/sh", ["-c", 'printf %s "$CILIUM_ENCRYPTION_KUBECONFIG_DATA" | wc -c'], {
+          env: { PATH: "/usr/bin:/bin", ...environment },
+          encoding: "utf8",
+        });
+        assert.equal(sh.stdout.trim(), String(MAX_INLINE_KUBECONFIG_BYTES));
+      },
+    ],
+    [
+      "a context of the largest size an environment variable holds",
+      { encryption: wg(), cluster: { context: "c".repeat(MAX_CONTEXT_BYTES) } },
+      (r) => assert.equal(r.one(COMMAND).inputs.environment.CILIUM_ENCRYPTION_CONTEXT.length, MAX_CONTEXT_BYTES),
+    ],
+    [
+      "a one-line JSON kubeconfig",
+      { encryption: wg(), cluster: { kubeconfig: '{"apiVersion":"v1","clusters":[{"name":"c","cluster":{"server":"https://127.0.0.1:6443"}}]}' } },
+      (r) => assert.match(r.one("pulumi:providers:kubernetes").inputs.kubeconfig, /^\{"apiVersion":"v1"/),
+    ],
+    [
+      "values 100 levels deep, the deepest",
+      onWg(nested(100)),
+      (r) => {
+        let node = r.one(RELEASE).inputs.values;
+        for (let level = 1; level < 100; level++) node = node.a;
+        assert.deepEqual(node, { x: 1 });
+      },
+    ],
+    [
+      "values of 128 KiB as JSON, the largest",
+      onWg({ podAnnotations: { note: "x".repeat(MAX_VALUES_BYTES - '{"podAnnotations":{"note":""}}'.length) } }),
+      (r) => assert.equal(r.one(RELEASE).inputs.values.podAnnotations.note.length, MAX_VALUES_BYTES - 30),
+    ],
+    [
+      "constructor and prototype keys in values, carried as plain values",
+      onWg({ podLabels: { constructor: "a", prototype: "b" } }),
+      (r) => assert.deepEqual(r.one(RELEASE).inputs.values.podLabels, { constructor: "a", prototype: "b" }),
+    ],
   ];
   for (const [name, config, check] of good) it(name, async () => check(await runProgram(asPulumiConfig(config))));
 
@@ -987,6 +1285,22 @@ describe("the edges of what is allowed are accepted", () => {
     assert.throws(() =>
       parseVerifierArgs(["--mode", "ipsec", "--namespace", "kube-system", "--cilium-version", "1.20.2", "--timeout", String(VERIFIER_MAX_TIMEOUT_SECONDS + 1)]),
     );
+  });
+
+  it("a verification timeout not longer than keyRotationDuration plus a reclaimer run is a warning: the rotation's verification may not settle", () => {
+    const settings = parseSettings(asPulumiConfig({ encryption: ipsec({ keyRotationDuration: "5m" }), verification: { timeout: "6m" } }));
+    assert.deepEqual(settings.warnings, [
+      "cilium-encryption:verification.timeout: 6m is not longer than encryption.ipsec.keyRotationDuration plus one run of the agents' once-a-minute " +
+        "stale-key reclaimer (6m0s): after a key rotation, agents keep the old key that long (cilium v1.20.2 pkg/datapath/linux/ipsec/ipsec_linux.go), " +
+        "so the rotation's verification can end before the keys settle and fail the update; lengthen the timeout or shorten keyRotationDuration",
+    ]);
+    for (const config of [
+      { encryption: ipsec({ keyRotationDuration: "5m" }), verification: { timeout: "6m1s" } },
+      { encryption: ipsec({ keyRotationDuration: "5m" }), verification: { timeout: "2m", enabled: false } },
+      { encryption: wg(), verification: { timeout: "1m" } },
+    ]) {
+      assert.deepEqual(parseSettings(asPulumiConfig(config)).warnings, [], JSON.stringify(config));
+    }
   });
 
   it("strict mode that may cover node addresses is a warning naming Cilium's refusal", () => {

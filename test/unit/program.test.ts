@@ -212,7 +212,8 @@ describe("secret config stays secret", () => {
   const kubeconfigPath = join(dir, "kubeconfig-p7w3");
   writeFileSync(kubeconfigPath, "apiVersion: v1\nkind: Config\n");
   const context = "admin@prod-k4z8";
-  const contents = "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    token: t0ken-q5r2\n";
+  const contents =
+    "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\nusers:\n- name: admin\n  user:\n    token: t0ken-q5r2\n";
   const config = (cluster: Record<string, unknown>) => asPulumiConfig({ encryption: { type: "wireguard" }, cluster });
   const PROVIDER = "pulumi:providers:kubernetes";
 
