@@ -38,7 +38,7 @@ function withPrivateKubeconfig(verifier: string): string {
     `kc=; trap '[ -z "$kc" ] || rm -f "$kc"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM`,
     `umask 077 && kc=$(mktemp) && printf '%s' "$${KUBECONFIG_DATA_ENV}" > "$kc" || exit 2`,
     `KUBECONFIG="$kc" ${verifier} & pid=$!`,
-    `trap 'kill -HUP "$pid"' HUP; trap 'kill -INT "$pid"' INT; trap 'kill -TERM "$pid"' TERM`,
+    `trap 'kill -HUP "$pid" 2>/dev/null' HUP; trap 'kill -INT "$pid" 2>/dev/null' INT; trap 'kill -TERM "$pid" 2>/dev/null' TERM`,
     // A wait that a signal interrupted returns above 128 while the verifier still runs: wait again.
     `wait "$pid"; st=$?; while [ "$st" -gt 128 ] && kill -0 "$pid" 2>/dev/null; do wait "$pid"; st=$?; done; exit "$st"`,
   ].join("; ");

@@ -125,11 +125,15 @@ export function kubeconfigFor(cfg: KubectlConfig): string | null {
       stdio: ["ignore", "pipe", "pipe"],
     });
   } catch (e) {
-    const said =
+    // kubectl names the file it could not read, whose path may be a secret setting: not repeated. The
+    // cause (kubectl's command line) is kept for a debugger, never printed.
+    const files = [path, ...(process.env.KUBECONFIG ?? "").split(delimiter)].filter((f): f is string => !!f);
+    const last =
       String((e as { stderr?: unknown }).stderr ?? "")
         .trim()
         .split("\n")
-        .pop() || (e as Error).message.split("\n")[0]!;
+        .pop() || "kubectl config view failed";
+    const said = files.reduce((text, f) => text.split(f).join("<the kubeconfig>"), last.replace(/^error: /, ""));
     throw new KubeconfigError(`kubectl cannot read the kubeconfig: ${said}`, "kubeconfig", { cause: e });
   }
   const doc = (parse(raw) ?? {}) as { contexts?: Array<{ name?: string }>; "current-context"?: string };

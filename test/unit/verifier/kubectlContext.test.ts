@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { parse } from "yaml";
-import { kubeconfigFor } from "../../../verifier/kubectl";
+import { KubeconfigError, kubeconfigFor } from "../../../verifier/kubectl";
 
 const dir = mkdtempSync(join(tmpdir(), "kubectl-context-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,6 +46,23 @@ describe("kubectl context", () => {
     assert.throws(
       () => kubeconfigFor({ kubeconfig, context: "ctx-that-is-not-there" }),
       (e: Error) => !e.message.includes("ctx-that-is-not-there") && /no such context/.test(e.message),
+    );
+  });
+
+  it("a kubeconfig kubectl cannot read is the kubeconfig setting's error, with kubectl's reason but not the file's path", () => {
+    const broken = join(dir, "kubeconfig-secret-path-q8w2");
+    writeFileSync(broken, "apiVersion: v1\nclusters: [\n");
+    assert.throws(
+      () => kubeconfigFor({ kubeconfig: broken, context: "one" }),
+      (e: unknown) =>
+        e instanceof KubeconfigError &&
+        e.setting === "kubeconfig" &&
+        /^kubectl cannot read the kubeconfig: error loading config file "<the kubeconfig>": yaml: /.test(e.message) &&
+        !e.message.includes("q8w2"),
+    );
+    assert.throws(
+      () => kubeconfigFor({ kubeconfig, context: "ctx-that-is-not-there" }),
+      (e: unknown) => e instanceof KubeconfigError && e.setting === "context",
     );
   });
 });
