@@ -230,9 +230,10 @@ export type Shape = "list of strings" | "list of objects" | "object of strings" 
 
 /**
  * Values that daemonset.yaml and cilium-configmap.yaml write with toYaml (or range over, one list item each)
- * straight into a list or mapping of the agent's pod or ConfigMap, without a key of their own: another shape becomes other fields
- * of the container or pod (an object where the args list goes adds keys such as `command` to the container)
- * or breaks the manifest. Checked against every pinned chart in test/unit/ciliumCharts.test.ts.
+ * straight into a list or mapping of the agent's pod or ConfigMap, without a key of their own. Helm checks
+ * only their top-level type against values.schema.json (items: {}), and only at the update, so the program
+ * checks their entries too and refuses any other shape before it changes anything. Checked against every
+ * pinned chart in test/unit/ciliumCharts.test.ts.
  */
 export function splicedValues(version: CiliumVersion): Map<string, { shape: Shape; into: string }> {
   const m = new Map<string, { shape: Shape; into: string }>([
@@ -311,7 +312,7 @@ function shapeProblems(version: CiliumVersion, user: Values, problems: string[])
     const found = read(user, path, problems);
     if (found === undefined || found.value === null) continue;
     const { value } = found;
-    const why = `the chart writes it as it is into ${into}, where another shape becomes other fields or breaks the manifest`;
+    const why = `the chart writes it as it is into ${into}, so anything else breaks the agent's manifests at the update, after other resources may have changed`;
     const list = shape.startsWith("list");
     if (list ? !Array.isArray(value) : !isObject(value)) {
       problems.push(`${path}: must be ${list ? "a" : "an"} ${shape}: ${why}; got ${kindOf(value)}`);
@@ -510,11 +511,12 @@ export function agentValueProblems(version: CiliumVersion, mode: Mode, user: Val
   mountProblems(mode, user, problems);
 
   // daemonset.yaml sets this annotation to the ConfigMap's checksum (rollOutCiliumPods, which the program
-  // turns on) so that agents restart when their configuration changes, and podAnnotations follow it.
+  // turns on) and writes podAnnotations after it; Helm's kube client reads a manifest with sigs.k8s.io/yaml
+  // v1.5.0 YAMLToJSON, non-strict go.yaml.in/yaml/v2 v2.4.2 decode.go setMapIndex: the later key wins.
   const annotations = at(user, "podAnnotations");
   if (isObject(annotations) && Object.hasOwn(annotations, "cilium.io/cilium-configmap-checksum")) {
     problems.push(
-      "podAnnotations.cilium.io/cilium-configmap-checksum: the chart sets this annotation to the ConfigMap's checksum so that agents restart when their configuration changes (rollOutCiliumPods); remove it",
+      "podAnnotations.cilium.io/cilium-configmap-checksum: replaces the annotation the chart sets to the ConfigMap's checksum (rollOutCiliumPods), so agents would not restart when their configuration changes; remove it",
     );
   }
   return problems;

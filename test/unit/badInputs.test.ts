@@ -840,7 +840,7 @@ const cases: Case[] = [
   c(
     "podAnnotations take the ConfigMap checksum",
     onWg({ podAnnotations: { "cilium.io/cilium-configmap-checksum": "pinned" } }),
-    /cilium\.values\.podAnnotations\.cilium\.io\/cilium-configmap-checksum: the chart sets this annotation to the ConfigMap's checksum/,
+    /cilium\.values\.podAnnotations\.cilium\.io\/cilium-configmap-checksum: replaces the annotation the chart sets to the ConfigMap's checksum \(rollOutCiliumPods\), so agents would not restart/,
   ),
   c(
     "encryption.type in another case",
