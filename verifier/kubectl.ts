@@ -96,9 +96,21 @@ export function onPath(binary: string, path: string | undefined): boolean {
   });
 }
 
+const PRIVATE_PREFIX = "cilium-encryption-verify-";
+// sun_path of a Unix socket address holds 108 bytes with its final NUL (Linux include/uapi/linux/un.h).
+const SOCKET_PATH_MAX = 107;
+
+/**
+ * Where the proxy's socket directory goes: TMPDIR, unless its path is too long for the socket's
+ * address (a deep work directory), then /tmp. Either way the directory is private to this user.
+ */
+export function socketBase(tmp: string): string {
+  return Buffer.byteLength(join(tmp, `${PRIVATE_PREFIX}XXXXXX`, "api.sock")) <= SOCKET_PATH_MAX ? tmp : "/tmp";
+}
+
 /** A directory only this user can read, removed when the verifier exits. */
-function privateDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "cilium-encryption-verify-"));
+function privateDir(base = tmpdir()): string {
+  const dir = mkdtempSync(join(base, PRIVATE_PREFIX));
   process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
@@ -255,7 +267,7 @@ export function createKubectl(cfg: KubectlConfig): OwnedKubectl {
   const proxySocket = (): Promise<string> => {
     if (stopped) return Promise.reject(new Error(STOPPED));
     proxy ??= new Promise<string>((resolve, reject) => {
-      const socket = join(privateDir(), "api.sock");
+      const socket = join(privateDir(socketBase(tmpdir())), "api.sock");
       const child = spawn(
         binary,
         [

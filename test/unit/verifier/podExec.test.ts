@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
-import { createKubectl, describeFailure, KubectlMissing, onPath } from "../../../verifier/kubectl";
+import { createKubectl, describeFailure, KubectlMissing, onPath, socketBase } from "../../../verifier/kubectl";
 import { execPath, execStatus, upgradeRefusal } from "../../../verifier/podExec";
 import { calls, prepareFakeCluster } from "./fakeCluster";
 
@@ -156,6 +156,16 @@ describe("exec in pods through one kubectl proxy", () => {
     } finally {
       k.close();
     }
+  });
+
+  it("the proxy's socket goes to TMPDIR unless the path would not fit a Unix socket address, then /tmp", () => {
+    assert.equal(socketBase("/tmp/work.abc123/tmp"), "/tmp/work.abc123/tmp");
+    const deep = `/home/runner/${"w".repeat(60)}/tmp`;
+    assert.equal(socketBase(deep), "/tmp");
+    // The longest TMPDIR kept: its socket path is exactly 107 bytes.
+    const edge = `/${"d".repeat(107 - "/cilium-encryption-verify-XXXXXX/api.sock".length - 1)}`;
+    assert.equal(socketBase(edge), edge);
+    assert.equal(socketBase(`${edge}x`), "/tmp");
   });
 
   it("a kubectl that is not there is refused before anything starts, naming PATH", () => {
