@@ -6,8 +6,9 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { PROJECT } from "../../config/settings";
 import { parseKeyLine } from "../../encryption/keyLine";
 import {
   agentFault,
@@ -15,12 +16,14 @@ import {
   helmUpgradeOutOfBand,
   kubeconfig,
   kubectl,
+  kubectlJson,
   livePsk,
   newStack,
   PROJECT_DIR,
   stackConfig,
   type TestStack,
 } from "./harness";
+import { applyRbacManifests, type Grant, grant, revoke, waitForAuthorization, writeServiceAccountKubeconfig } from "./rbac";
 
 let t: TestStack;
 const psks = new Set<string>();
@@ -39,6 +42,17 @@ function drift(stack: string, ...flags: string[]): { code: number; out: string; 
   const out = `${run.stdout}${run.stderr}`;
   for (const psk of psks) assert.ok(!out.includes(psk), "a PSK appears in the drift output");
   return { code: run.status ?? -1, out, report: JSON.parse(run.stdout), seconds };
+}
+
+function verify(stack: string, ...flags: string[]): { code: number; out: string; report: any } {
+  const run = spawnSync(process.execPath, ["--import", "tsx", "verifier/main.ts", "--stack", stack, ...flags], {
+    cwd: PROJECT_DIR,
+    encoding: "utf8",
+    env: process.env,
+  });
+  const out = `${run.stdout}${run.stderr}`;
+  for (const psk of psks) assert.ok(!out.includes(psk), "a PSK appears in the verifier's output");
+  return { code: run.status ?? -1, out, report: JSON.parse(run.stdout) };
 }
 
 function remember() {
@@ -228,13 +242,106 @@ describe("drift", () => {
     assert.match(JSON.parse(run.stdout).error, /passphrase/i);
   });
 
-  it("an unreachable cluster is exit 1 with a clear message", () => {
+  it("an unreachable cluster is exit 1 with a clear message", async () => {
     const live = readFileSync(kubeconfigCopy, "utf8");
     // Port 1 on loopback: refused at once, nothing leaves the machine.
     writeFileSync(kubeconfigCopy, live.replace(/server: https:\/\/127\.0\.0\.1:\d+/, "server: https://127.0.0.1:1"));
     const r = drift(t.name);
+    // The program's own read of the cluster, before the provider's: a message naming the settings, no stack trace.
+    const preview = await t.preview().then(
+      () => assert.fail("a preview against an unreachable cluster succeeded"),
+      (e: Error) => e.message,
+    );
     writeFileSync(kubeconfigCopy, live);
     assert.equal(r.code, 1, r.out);
     assert.match(r.report.error, /127\.0\.0\.1:1|unreachable|connection refused/i);
+    assert.match(
+      preview,
+      /cannot [^\n]*: the API server is unreachable: check that cilium-encryption:cluster\.kubeconfig \(set\) and cilium-encryption:cluster\.context/,
+    );
+    assert.ok(!/\n\s+at /.test(preview), preview);
+  });
+
+  it("the cluster config marked secret: verify --stack and drift --verify read it through the engine and print nothing of it", async () => {
+    execFileSync("pulumi", ["config", "set", "--secret", "--path", "--stack", t.name, `${PROJECT}:cluster.kubeconfig`], {
+      cwd: PROJECT_DIR,
+      input: kubeconfigCopy,
+      stdio: ["pipe", "ignore", "pipe"],
+    });
+    const file = readFileSync(join(PROJECT_DIR, `Pulumi.${t.name}.yaml`), "utf8");
+    assert.ok(!file.includes(basename(kubeconfigCopy)) && /secure:/.test(file), "the stack file holds the path encrypted");
+    await t.up();
+    const v = verify(t.name);
+    assert.equal(v.code, 0, v.out);
+    assert.equal(v.report.verdict, "verified");
+    const d = drift(t.name, "--verify");
+    assert.equal(d.code, 0, d.out);
+    for (const out of [v.out, d.out]) assert.ok(!out.includes(basename(kubeconfigCopy)), out);
+  });
+
+  it("drift --verify says why the verifier could not verify: its error and its last stderr lines", () => {
+    const config = kubectlJson("get", "configmap", "cilium-config", "-n", t.namespace);
+    kubectl("delete", "configmap", "cilium-config", "-n", t.namespace);
+    let r: ReturnType<typeof drift>;
+    try {
+      r = drift(t.name, "--verify", "--wire-check", "off");
+    } finally {
+      const { resourceVersion: _v, uid: _u, creationTimestamp: _c, managedFields: _m, ...metadata } = config.metadata;
+      execFileSync("kubectl", ["--kubeconfig", kubeconfig(), "create", "-f", "-"], {
+        input: JSON.stringify({ ...config, metadata }),
+        stdio: ["pipe", "ignore", "pipe"],
+      });
+    }
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.report.error, /the verifier could not verify encryption: [^\n]*cilium-config[^\n]*not found/);
+    assert.ok(
+      r.report.verifierStderr.some((l: string) => /COULD NOT VERIFY/.test(l)),
+      r.out,
+    );
+    assert.ok(!r.out.includes(basename(kubeconfigCopy)), r.out);
+  });
+
+  it("the roles of deploy/rbac are all that verify and drift --verify need, wire check on; without one, the command says what was refused", () => {
+    applyRbacManifests();
+    const account = "ci-drift";
+    const wireCheck: Grant = { role: "cilium-encryption-verify-wire-check" };
+    const previewNamespace: Grant = { role: "cilium-encryption-preview-namespace", namespace: t.namespace };
+    grant(account, [
+      { role: "cilium-encryption-preview" },
+      previewNamespace,
+      { role: "cilium-encryption-verify" },
+      { role: "cilium-encryption-verify-namespace", namespace: t.namespace },
+      wireCheck,
+    ]);
+    waitForAuthorization(account, "create", "namespaces", undefined, true);
+    const admin = readFileSync(kubeconfigCopy, "utf8");
+    writeServiceAccountKubeconfig(account, kubeconfigCopy);
+    try {
+      const v = verify(t.name);
+      assert.equal(v.code, 0, v.out);
+      assert.equal(v.report.wire.verdict, "encrypted", v.out);
+      const d = drift(t.name, "--verify");
+      assert.equal(d.code, 0, d.out);
+      assert.equal(d.report.encryption.summary, "all agents and the wire check agree");
+
+      revoke(account, wireCheck);
+      waitForAuthorization(account, "create", "namespaces", undefined, false);
+      const noWire = verify(t.name);
+      assert.equal(noWire.code, 2, noWire.out);
+      assert.match(
+        noWire.report.problems[0].reason,
+        /^wire check: [^\n]* is forbidden: User "system:serviceaccount:default:ci-drift" cannot (get|list|create) resource "(namespaces|pods)"/,
+      );
+      const agentsOnly = verify(t.name, "--wire-check", "off");
+      assert.equal(agentsOnly.code, 0, agentsOnly.out);
+
+      revoke(account, previewNamespace);
+      waitForAuthorization(account, "list", "secrets", t.namespace, false);
+      const noSecrets = drift(t.name);
+      assert.equal(noSecrets.code, 1, noSecrets.out);
+      assert.match(noSecrets.report.error, /secrets[^\n]* is forbidden: User "system:serviceaccount:default:ci-drift" cannot (get|list) resource "secrets"/);
+    } finally {
+      writeFileSync(kubeconfigCopy, admin);
+    }
   });
 });
