@@ -7,6 +7,8 @@
 
 import { encryptionValuesInput, IPSEC_KEY_FILE, IPSEC_SECRET_NAME, PROJECT, type Settings } from "../config/settings";
 import type { DeployedState } from "../config/transitions";
+import { renderedEncryptionTypes } from "../encryption/chartRules";
+import { parseCiliumVersion } from "../encryption/ciliumVersion";
 import { ciliumValues, encryptionValues, leafPaths, type Values } from "../encryption/helmValues";
 import { type IpsecAlgorithm, nextKeyId } from "../encryption/keyLine";
 import type { HelmRelease } from "./helmRecord";
@@ -56,17 +58,27 @@ export interface Plan<L> {
 
 const isObject = (v: unknown): v is Values => typeof v === "object" && v !== null && !Array.isArray(v);
 
-function hasNull(v: unknown): boolean {
-  if (v === null) return true;
-  if (Array.isArray(v)) return v.some(hasNull);
-  return isObject(v) && Object.values(v).some(hasNull);
+/** Walked without recursion: a release record can nest deeper than the stack allows (a refusal, not a crash). */
+function hasNull(root: unknown): boolean {
+  const pending = [root];
+  while (pending.length > 0) {
+    const v = pending.pop();
+    if (v === null) return true;
+    if (typeof v === "object") for (const child of Object.values(v)) pending.push(child);
+  }
+  return false;
 }
 
-/** The mode a release runs per its users' values; the chart's default type is ipsec (cilium v1.20.2 values.yaml). */
-export function liveMode(config: Values): string | undefined {
+/**
+ * The mode a release runs per its users' values; the chart's default type is ipsec (cilium v1.20.2
+ * values.yaml), and a type its chart does not render leaves encryption off (encryption/chartRules.ts).
+ */
+export function liveMode(config: Values, chartVersion: string): string | undefined {
   const enc = config.encryption;
   if (!isObject(enc) || enc.enabled !== true) return undefined;
-  return typeof enc.type === "string" ? enc.type : "ipsec";
+  const type = typeof enc.type === "string" ? enc.type : "ipsec";
+  const version = parseCiliumVersion(chartVersion);
+  return typeof version === "string" || renderedEncryptionTypes(version).includes(type) ? type : undefined;
 }
 
 /** Helm release statuses a release can be adopted in (helm v3.18.6 pkg/release/status.go). */
@@ -121,7 +133,7 @@ function liveReleaseProblems(settings: Settings, live: HelmRelease, holds: boole
     );
   }
   const liveIpsec = isObject(live.config.encryption) ? live.config.encryption.ipsec : undefined;
-  if (!holds && liveMode(live.config) === "ipsec" && isObject(liveIpsec)) {
+  if (!holds && liveMode(live.config, live.chartVersion) === "ipsec" && isObject(liveIpsec)) {
     for (const [key, ourValue] of [
       ["secretName", IPSEC_SECRET_NAME],
       ["keyFile", IPSEC_KEY_FILE],
@@ -200,7 +212,7 @@ export function planAdoption<L>(settings: Settings, memory: DeployedState, clust
       allowNullValues: hasNull(live.config),
     };
     if (!holds) {
-      const mode = liveMode(live.config);
+      const mode = liveMode(live.config, live.chartVersion);
       deployed = { ...(mode === undefined ? {} : { mode }), source: "cluster" };
     }
   }

@@ -162,6 +162,14 @@ describe("refusing what cannot be adopted", () => {
     assert.match(refusals(settings(WG), {}, ipsecOn)[0]!, /the cluster runs ipsec/, "the chart's default type is ipsec");
   });
 
+  it("a type the release's chart renders nothing for is encryption off, not a mode to switch from", () => {
+    const withType = (type: string, chartVersion = "1.20.2") =>
+      cluster({ release: liveRelease({ chartVersion, config: { ...userConfig, encryption: { enabled: true, type } } }) });
+    assert.deepEqual(refusals(settings(IPSEC(1)), {}, withType("IPsec")), []);
+    assert.deepEqual(refusals(settings(WG, { version: "1.18.11" }), {}, withType("ztunnel", "1.18.11")), []);
+    assert.match(refusals(settings(WG), {}, withType("ztunnel"))[0]!, /the cluster runs ztunnel/, "1.19 and later render ztunnel");
+  });
+
   it("IPsec running from another Secret or key file", () => {
     const live = cluster({ release: liveRelease({ config: { encryption: { enabled: true, ipsec: { secretName: "my-keys" } } } }) });
     assert.match(refusals(settings(IPSEC(1)), {}, live)[0]!, /encryption\.ipsec\.secretName "my-keys"/);

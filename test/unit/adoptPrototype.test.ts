@@ -56,6 +56,19 @@ describe("adopting release values with prototype keys", () => {
     });
   }
 
+  it("refuses values nested far past the limit with the path, not a stack overflow", async () => {
+    const depth = 20_000;
+    useClusterReader(async () => clusterWithValues(`${'{"a":'.repeat(depth)}null${"}".repeat(depth)}`));
+    const run = startProgram(wireguard);
+    const error = await run.done.then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.ok(error !== undefined, "the adoption went ahead");
+    assert.match(error.message, /the release kube-system\/cilium sets a\.a\.a\.a\.a\.a…: nests more than 100 levels deep/);
+    assert.doesNotMatch(error.message, /call stack/);
+  });
+
   it("adopts constructor and prototype keys as plain values and hands them to Helm unchanged", async () => {
     useClusterReader(async () => clusterWithValues('{"constructor":{"prototype":{"polluted":"yes"}},"podLabels":{"prototype":"x"}}'));
     const run = await runProgram(wireguard);
