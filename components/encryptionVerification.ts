@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { hostEnv, resolvePath } from "../config/files";
-import { isKubeconfigContents } from "../config/settings";
+import { isKubeconfigContents, KUBECONFIG_DATA_ENV } from "../config/settings";
 import { CONTEXT_ENV } from "../verifier/args";
 import { FROM_STACK_ENV } from "../verifier/exit";
 import { type VerifierInvocation, verifierFlags } from "../verifier/invocation";
@@ -22,8 +22,6 @@ export interface EncryptionVerificationArgs {
 export function shellJoin(argv: string[]): string {
   return argv.map((a) => (/^[\w./:=@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
 }
-
-export const KUBECONFIG_DATA_ENV = "CILIUM_ENCRYPTION_KUBECONFIG_DATA";
 
 /**
  * VERIFIER with inline kubeconfig contents in a private temporary file that is removed however the

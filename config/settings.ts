@@ -172,8 +172,8 @@ const verificationTimeout = goDuration((ns) =>
  */
 const MAX_ARG_STRLEN = 131072;
 const envValueMax = (name: string) => MAX_ARG_STRLEN - Buffer.byteLength(`${name}=`) - 1;
-export const KUBECONFIG_DATA_ENV_NAME = "CILIUM_ENCRYPTION_KUBECONFIG_DATA";
-export const MAX_INLINE_KUBECONFIG_BYTES = envValueMax(KUBECONFIG_DATA_ENV_NAME);
+export const KUBECONFIG_DATA_ENV = "CILIUM_ENCRYPTION_KUBECONFIG_DATA";
+export const MAX_INLINE_KUBECONFIG_BYTES = envValueMax(KUBECONFIG_DATA_ENV);
 export const MAX_CONTEXT_BYTES = envValueMax(CONTEXT_ENV);
 const envLimit = (what: string, name: string, max: number) =>
   `the verification hands the ${what} to the verifier in the environment variable ${name}, and Linux passes at most 128 KiB per environment ` +
@@ -393,7 +393,7 @@ function fileProblems(raw: Raw, version: CiliumVersion, env: SettingsEnv, showFo
     } else if (bytes > MAX_INLINE_KUBECONFIG_BYTES) {
       problems.push([
         "cluster.kubeconfig",
-        `is ${bytes} bytes of inline contents; ${envLimit("inline contents", KUBECONFIG_DATA_ENV_NAME, MAX_INLINE_KUBECONFIG_BYTES)}, or the path of a kubeconfig file`,
+        `is ${bytes} bytes of inline contents; ${envLimit("inline contents", KUBECONFIG_DATA_ENV, MAX_INLINE_KUBECONFIG_BYTES)}, or the path of a kubeconfig file`,
       ]);
     }
   } else if (kubeconfig !== undefined) {
@@ -541,7 +541,13 @@ export function parseSettings(allConfig: Record<string, string>, env: SettingsEn
 
   const encryption = toEncryption(raw);
   const values = raw.cilium.values as Values;
-  const valueProblems = userValueProblems(ciliumVersion, encryptionValues(ciliumVersion, encryptionValuesInput(encryption)), values, showFor("cilium"));
+  const valueProblems = userValueProblems(
+    ciliumVersion,
+    encryptionValues(ciliumVersion, encryptionValuesInput(encryption)),
+    values,
+    showFor("cilium"),
+    showFor("encryption"),
+  );
   if (valueProblems.length > 0) throw new ConfigError(valueProblems.map((p) => `${PROJECT}:cilium.values.${p}`));
 
   return {

@@ -151,7 +151,14 @@ function ownedEncryptionKey(version: CiliumVersion, mode: string, path: string):
  * (chartRules.ts agentValueProblems), and combinations the agent refuses to start with. Paths
  * are dotted; `show` renders a user value (the caller hides secret ones).
  */
-export function userValueProblems(version: CiliumVersion, ours: Values, user: Values, show: (v: unknown) => string = (v) => JSON.stringify(v)): string[] {
+export function userValueProblems(
+  version: CiliumVersion,
+  ours: Values,
+  user: Values,
+  show: (v: unknown) => string = (v) => JSON.stringify(v),
+  /** Renders our own values, which come from the stack's encryption config: secret when that is. */
+  showOurs: (v: unknown) => string = (v) => JSON.stringify(v),
+): string[] {
   const problems: string[] = [];
   const ourLeaves = leafPaths(ours);
   const mode = (ours.encryption as Values).type as "ipsec" | "wireguard";
@@ -163,14 +170,14 @@ export function userValueProblems(version: CiliumVersion, ours: Values, user: Va
       const rendered = renderedEncryptionTypes(version);
       if (path === "encryption.type" && !rendered.includes(value as string)) {
         problems.push(
-          `${path}: set to ${show(value)}, but the encryption settings require ${path} = ${JSON.stringify(ourLeaves.get(path))}, and the Cilium ${version.major}.${version.minor} ` +
+          `${path}: set to ${show(value)}, but the encryption settings require ${path} = ${showOurs(ourLeaves.get(path))}, and the Cilium ${version.major}.${version.minor} ` +
             `chart renders no encryption for this type at all (cilium-configmap.yaml compares it exactly with ${rendered.join(", ")}), so encryption would be off; ` +
             "set the type with the stack's encryption.type and leave it out of cilium.values",
         );
         continue;
       }
       problems.push(
-        `${path}: set to ${show(value)}, but the encryption settings require ${owned} = ${JSON.stringify(ourLeaves.get(owned))}; change it through the stack's encryption config instead`,
+        `${path}: set to ${show(value)}, but the encryption settings require ${owned} = ${showOurs(ourLeaves.get(owned))}; change it through the stack's encryption config instead`,
       );
       continue;
     }

@@ -527,6 +527,15 @@ const cases: Case[] = [
       hidden: "off-x9q",
     },
   ),
+  c(
+    "Helm value contradicting a secret encryption setting",
+    {
+      encryption: { type: "ipsec", ipsec: { keyId: 1, keyRotationDuration: "7m13s" } },
+      cilium: { version: "1.20.2", values: { encryption: { ipsec: { keyRotationDuration: "5m" } } } },
+    },
+    /cilium\.values\.encryption\.ipsec\.keyRotationDuration: set to "5m", but the encryption settings require encryption\.ipsec\.keyRotationDuration = a value marked secret \(not shown\)/,
+    { secret: ["cilium-encryption:encryption"], hidden: "7m13s" },
+  ),
   // verification
   c(
     "timeout above the verifier's limit",
