@@ -6,12 +6,12 @@
 import "./oneNode";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { parse, stringify } from "yaml";
-import { agentFault, CILIUM_VERSIONS, clearAgentFaults, kubeconfig, kubectl, kubectlJson, newStack, PROJECT_DIR, stackConfig, type TestStack } from "./harness";
+import { agentFault, CILIUM_VERSIONS, clearAgentFaults, kubeconfig, kubectlJson, newStack, PROJECT_DIR, stackConfig, type TestStack } from "./harness";
+import { writeServiceAccountKubeconfig } from "./rbac";
 
 const VERSION = CILIUM_VERSIONS.find((v) => v.startsWith("1.19."))!;
 let t: TestStack;
@@ -66,21 +66,8 @@ describe(`one node, Cilium ${VERSION}`, () => {
       input: JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
       stdio: ["pipe", "ignore", "pipe"],
     });
-    const token = kubectl("create", "token", name, "--namespace", "default").trim();
-    const admin = parse(kubectl("config", "view", "--raw", "--minify", "--flatten")) as { clusters: unknown[] };
     const file = join(mkdtempSync(join(tmpdir(), "create-only-")), "kubeconfig");
-    writeFileSync(
-      file,
-      stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: admin.clusters,
-        users: [{ name, user: { token } }],
-        contexts: [{ name, context: { cluster: (admin.clusters[0] as { name: string }).name, user: name } }],
-        "current-context": name,
-      }),
-      { mode: 0o600 },
-    );
+    writeServiceAccountKubeconfig(name, file);
     const r = spawnSync(
       process.execPath,
       [
