@@ -1,15 +1,16 @@
-import { execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, join, resolve } from "node:path";
 import WebSocket from "ws";
 import { parse, stringify } from "yaml";
 import { isKubeconfigContents } from "../config/settings";
 import { EXEC_PROTOCOLS, execPath, execStatus, STREAM_ERROR, STREAM_STDERR, STREAM_STDOUT, upgradeRefusal } from "./podExec";
 
-// The only place that starts processes. Always argv arrays (no shell), and nothing secret is
-// ever passed: the verifier reads no Secret.
+// The only place that starts processes. Always argv arrays (the two shell scripts below get paths
+// and arguments as arguments or input, never spliced into the script), and nothing secret is ever
+// passed: the verifier reads no Secret.
 
 export interface KubectlResult {
   code: number | null;
@@ -83,6 +84,15 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 const PROXY_START_MS = 30_000;
 const STOPPED = "the verification was stopped";
 
+// Runs "$@" (kubectl proxy) as its child, passes on its output and exit status, and ends it once
+// its own standard input closes: the verifier closes it to stop the proxy, the kernel when the
+// verifier dies, SIGKILL included. `kill 0` signals this shell's process group (a session of its
+// own), never a pid the system may have given to another process since. An asynchronous command's
+// standard input is /dev/null in a non-interactive shell, hence the watcher reads a copy on fd 3.
+// The proxy ending first ends the watcher the same way, the shell itself ignoring that signal.
+const PROXY_WRAPPER =
+  'exec 3<&0; "$@" 3<&- & p=$!; { IFS= read -r _ <&3; kill 0; } >/dev/null 2>&1 & exec 3<&-; wait "$p"; s=$?; trap "" TERM; kill 0; exit "$s"';
+
 /** Whether BINARY can be run as spawn would find it: a path as is, a bare name on PATH. */
 export function onPath(binary: string, path: string | undefined): boolean {
   const candidates = binary.includes("/") ? [binary] : (path ?? "").split(delimiter).map((dir) => join(dir || ".", binary));
@@ -108,9 +118,34 @@ export function socketBase(tmp: string): string {
   return Buffer.byteLength(join(tmp, `${PRIVATE_PREFIX}XXXXXX`, "api.sock")) <= SOCKET_PATH_MAX ? tmp : "/tmp";
 }
 
-/** A directory only this user can read, removed when the verifier exits. */
+// What the verifier leaves must go however it ends, and 'exit' handlers run on every end but
+// SIGKILL, which CI runners send a few seconds after SIGTERM. What outlives any end is a pipe: the
+// kernel closes the verifier's end when the verifier dies, however it dies, and a shell reading the
+// other end acts on that end of file. Each such shell runs in a session of its own (detached), so a
+// signal to the verifier's process group (Ctrl-C, a runner ending the job) does not end it first.
+
+// Removes, at the end of its input, the directories it reads one a line (spaces kept: IFS= and
+// -r). Only names as mkdtemp makes them: a TMPDIR holding a newline would split a path into lines.
+const DIR_GUARD = `while IFS= read -r d; do case $d in */${PRIVATE_PREFIX}??????) set -- "$@" "$d" ;; esac; done; rm -rf -- "$@"`;
+let dirGuard: ChildProcess | null = null;
+
+function guardDir(dir: string): void {
+  if (!dirGuard) {
+    dirGuard = spawn("/bin/sh", ["-c", DIR_GUARD], { detached: true, stdio: ["pipe", "ignore", "ignore"] });
+    // Without it (no /bin/sh, or it died), the 'exit' handlers still remove the directories on every end but SIGKILL.
+    dirGuard.on("error", () => undefined);
+    dirGuard.stdin?.on("error", () => undefined);
+    // The guard waits for the verifier to end: it must not keep it alive.
+    dirGuard.unref();
+    (dirGuard.stdin as Socket | null)?.unref();
+  }
+  dirGuard.stdin?.write(`${resolve(dir)}\n`);
+}
+
+/** A directory only this user can read, removed when the verifier exits, SIGKILL included. */
 function privateDir(base = tmpdir()): string {
   const dir = mkdtempSync(join(base, PRIVATE_PREFIX));
+  guardDir(dir);
   process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
@@ -202,7 +237,8 @@ export function createKubectl(cfg: KubectlConfig): OwnedKubectl {
   }
   const kubeconfig = kubeconfigFor(cfg);
   const global = kubeconfig ? [`--kubeconfig=${kubeconfig}`] : [];
-  const children = new Set<ReturnType<typeof spawn>>();
+  // How to end each process it started that is still running.
+  const running = new Set<() => void>();
   const streams = new Set<WebSocket>();
   let stopped = false;
 
@@ -213,7 +249,10 @@ export function createKubectl(cfg: KubectlConfig): OwnedKubectl {
       return { done: Promise.resolve(output.end(null, false)), kill: () => undefined };
     }
     const child = spawn(binary, [...global, ...args], { shell: false, stdio: ["pipe", "pipe", "pipe"] });
-    children.add(child);
+    const kill = (): void => {
+      child.kill("SIGTERM");
+    };
+    running.add(kill);
     let timedOut = false;
     child.stdout.on("data", (b: Buffer) => output.stdout(b));
     child.stderr.on("data", (b: Buffer) => output.err(b.toString("utf8")));
@@ -224,13 +263,13 @@ export function createKubectl(cfg: KubectlConfig): OwnedKubectl {
     const done = new Promise<KubectlResult>((resolve) => {
       child.on("error", (e) => {
         clearTimeout(timer);
-        children.delete(child);
+        running.delete(kill);
         output.err(`cannot run ${binary}: ${e.message}`);
         resolve({ ...output.end(null, false), stdout: Buffer.alloc(0) });
       });
       child.on("close", (code) => {
         clearTimeout(timer);
-        children.delete(child);
+        running.delete(kill);
         resolve(output.end(code, timedOut));
       });
     });
@@ -238,7 +277,7 @@ export function createKubectl(cfg: KubectlConfig): OwnedKubectl {
       // The process may exit before reading its input; its exit status tells what happened.
     });
     child.stdin.end(opts.input ?? "");
-    return { done, kill: () => child.kill("SIGTERM") };
+    return { done, kill };
   };
 
   const start = (args: readonly string[], opts: RunOptions = {}): BackgroundProcess => {
@@ -262,15 +301,20 @@ export function createKubectl(cfg: KubectlConfig): OwnedKubectl {
 
   // Commands in pods go through one `kubectl proxy` on a socket in a private directory: kubectl
   // keeps every way a kubeconfig can authenticate, and the verifier speaks the API's exec
-  // protocol to it. The proxy accepts nothing but pod exec.
+  // protocol to it. The proxy accepts nothing but pod exec. It holds the user's credentials, so it
+  // runs under PROXY_WRAPPER and ends when its standard input closes, however the verifier ends.
   let proxy: Promise<string> | null = null;
   const proxySocket = (): Promise<string> => {
     if (stopped) return Promise.reject(new Error(STOPPED));
     proxy ??= new Promise<string>((resolve, reject) => {
       const socket = join(privateDir(socketBase(tmpdir())), "api.sock");
       const child = spawn(
-        binary,
+        "/bin/sh",
         [
+          "-c",
+          PROXY_WRAPPER,
+          "sh",
+          binary,
           ...global,
           "proxy",
           `--unix-socket=${socket}`,
@@ -278,18 +322,20 @@ export function createKubectl(cfg: KubectlConfig): OwnedKubectl {
           "--reject-paths=^/api/.*/pods/.*/attach$",
           "--accept-hosts=^localhost$",
         ],
-        { shell: false, stdio: ["ignore", "pipe", "pipe"] },
+        // Its own session: PROXY_WRAPPER's `kill 0` must reach its group and nothing of the verifier's.
+        { detached: true, stdio: ["pipe", "pipe", "pipe"] },
       );
-      children.add(child);
+      // Closing the wrapper's input is the one way to stop the proxy; a signal to the wrapper alone would orphan it.
       const stop = (): void => {
-        child.kill("SIGTERM");
+        child.stdin.end();
       };
-      process.on("exit", stop);
+      child.stdin.on("error", () => undefined);
+      running.add(stop);
       let said = "";
       let serving = false;
       const fail = (why: string): void => {
         clearTimeout(timer);
-        child.kill("SIGTERM");
+        stop();
         reject(new Error(`kubectl proxy, which runs the commands in pods, did not start: ${why}`));
       };
       const timer = setTimeout(() => fail(`nothing served after ${PROXY_START_MS / 1000}s`), PROXY_START_MS);
@@ -306,8 +352,7 @@ export function createKubectl(cfg: KubectlConfig): OwnedKubectl {
       });
       child.on("error", (e) => fail(e.message));
       child.on("close", (code) => {
-        children.delete(child);
-        process.off("exit", stop);
+        running.delete(stop);
         // A proxy that served and then ended is started again for the next command.
         if (serving) proxy = null;
         fail(`exited ${code ?? "abnormally"}: ${said.trim().slice(-400)}`);
@@ -405,11 +450,11 @@ export function createKubectl(cfg: KubectlConfig): OwnedKubectl {
     run: (args, opts) => start(args, opts).done,
     exec,
     close: () => {
-      for (const c of children) c.kill("SIGTERM");
+      for (const end of running) end();
     },
     stop: () => {
       stopped = true;
-      for (const c of children) c.kill("SIGTERM");
+      for (const end of running) end();
       for (const w of streams) w.terminate();
     },
     runAfterStop: (args, opts = {}) => spawnInto(args, opts, new Output(), true).done,

@@ -28,7 +28,8 @@ interface Ended {
 
 function start(argv: string[], opts: { fake?: FakeOptions; env?: Record<string, string>; path?: string; preload?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "verifier-exit-"));
-  const tmp = mkdtempSync(join(tmpdir(), "verifier-tmpdir-"));
+  // A space in TMPDIR, as a user name or a CI workspace may put there: every private path holds it.
+  const tmp = mkdtempSync(join(tmpdir(), "verifier tmpdir-"));
   dirs.push(dir, tmp);
   prepareFakeCluster(dir, "ipsec-1.18-healthy", opts.fake);
   const child = spawn(process.execPath, ["--import", "tsx", ...(opts.preload ? ["--import", opts.preload] : []), "verifier/main.ts", ...argv], {
@@ -61,22 +62,30 @@ async function until(what: string, done: () => boolean, ms = 60_000): Promise<vo
   }
 }
 
-/** The private files and processes of a run, found through its TMPDIR: none may outlive it. */
+const privateDirs = (tmp: string): string[] => readdirSync(tmp).filter((f) => f.startsWith("cilium-encryption-verify-"));
+
+/**
+ * The processes of a run, found through its TMPDIR: on their command line (kubectl and its proxy
+ * with the private files) or in their environment (everything the run started, its guards too).
+ */
+function processesOf(tmp: string): string[][] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .flatMap((p) => {
+      try {
+        const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+        return argv.some((a) => a.includes(tmp)) || readFileSync(`/proc/${p}/environ`, "utf8").split("\0").includes(`TMPDIR=${tmp}`) ? [argv] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** The private files and processes of a run: none may outlive it. */
 async function assertNothingLeft(tmp: string): Promise<void> {
-  const ours = () => readdirSync(tmp).filter((f) => f.startsWith("cilium-encryption-verify-"));
-  const processes = () =>
-    readdirSync("/proc")
-      .filter((p) => /^\d+$/.test(p))
-      .filter((p) => {
-        try {
-          return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(tmp);
-        } catch {
-          return false;
-        }
-      });
   // Children it stopped may take a moment to exit.
-  await until("the run's processes to end", () => processes().length === 0, 10_000);
-  assert.deepEqual(ours(), [], "a private kubeconfig copy or proxy socket directory is left in TMPDIR");
+  await until("the run's processes to end", () => processesOf(tmp).length === 0, 10_000);
+  assert.deepEqual(privateDirs(tmp), [], "a private kubeconfig copy or proxy socket directory is left in TMPDIR");
 }
 
 function assertOneLine(stderr: string, line: RegExp): void {
@@ -176,6 +185,30 @@ describe("how the verifier ends", () => {
       await assertNothingLeft(r.tmp);
     });
   }
+
+  // No handler runs: what cleans up is the end of file the guards read once the kernel has closed the verifier's pipes.
+  it("SIGKILL while it waits for the agents, before any proxy: its private kubeconfig copy is removed", async () => {
+    const r = start([...base, ...connection, "--wire-check", "off"], { fake: { rolloutPending: 1_000_000 } });
+    await until("the wait for the rollout", () => calls(r.dir).some((c) => c.includes("daemonset")));
+    assert.equal(privateDirs(r.tmp).length, 1, "the kubeconfig copy the context needs");
+    assert.ok(!calls(r.dir).some((c) => c.includes("proxy")), "the proxy had started");
+    r.child.kill("SIGKILL");
+    assert.equal((await r.ended).code, null);
+    await assertNothingLeft(r.tmp);
+  });
+
+  it("SIGKILL while the proxy runs: the proxy ends, its socket directory and the kubeconfig copy are removed", async () => {
+    const r = start([...base, ...connection, "--wire-check", "on"], { fake: { testPodsPending: true } });
+    await until("the wire check's namespace", () => existsSync(join(r.dir, "applied.json")));
+    assert.ok(
+      processesOf(r.tmp).some((argv) => argv.includes("proxy")),
+      "no kubectl proxy was running",
+    );
+    assert.equal(privateDirs(r.tmp).length, 2, "the kubeconfig copy and the socket directory");
+    r.child.kill("SIGKILL");
+    assert.equal((await r.ended).code, null);
+    await assertNothingLeft(r.tmp);
+  });
 
   it("a crash during the wire check (an error thrown outside any try): one line with its cause, namespace deleted, nothing left, exit 2", async () => {
     const r = start([...base, ...connection, "--wire-check", "on"], { fake: { testPodsPending: true }, preload: join(__dirname, "crashDuringWireCheck.ts") });
