@@ -38,7 +38,7 @@ config:
   cilium-encryption:cluster:
     kubeconfig: .demo/cluster/kubeconfig
   cilium-encryption:verification:
-    timeout: 2m
+    timeout: 7m
     wireCheck: true
 YAML
 pulumi up --yes --skip-preview --stack demo
