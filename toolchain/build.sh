@@ -28,6 +28,11 @@ ALL_STEPS=(pulumi langhost command random etcd kwok kube k8sprovider helm action
 # go download a different compiler behind our back. GOMODCACHE/GOCACHE stay default
 # so they persist on the machine and make rebuilds cheap.
 export CGO_ENABLED=0 GOTOOLCHAIN=local
+# The build is bound by the compiler's CPU time, a fifth of which goes to garbage collection at the
+# default GOGC: kwok v0.8.0 from an empty GOCACHE took 300 user-s at GOGC=100 and 237 at 400, with
+# peak memory 0.95 and 1.03 GB. The binaries are the same either way; GOMEMLIMIT keeps a large link
+# from growing without bound while both lanes run.
+export GOGC=400 GOMEMLIMIT=6GiB
 
 log() { printf '[build %s] %s\n' "$(date +%T)" "$*" >&2; }
 
